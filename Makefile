@@ -1,0 +1,35 @@
+# The two commands of the README. Both install what they need first.
+JOBS ?= 2
+BUILD ?= build
+
+.PHONY: deps build demo test test-release test-sanitize bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/segnas demo
+
+# Optimised and sanitised test runs, as CI does.
+test: deps test-release test-sanitize
+
+test-release:
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j $(JOBS)
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+test-sanitize:
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGNAS_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@scripts/install-deps.sh --bench
+	bench/run_ops.sh
+
+clean:
+	rm -rf build build-asan build-clang

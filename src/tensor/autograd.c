@@ -1,0 +1,94 @@
+/* Reverse-mode autograd: ops append nodes to the tape while running forward;
+ * sn_backward walks it from the end and each node's backward accumulates
+ * into the gradients of its inputs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+
+float *sn_grad_of(sn_ctx *ctx, sn_tensor *t)
+{
+    if (!t->grad) t->grad = sn_step_calloc(ctx, (size_t)t->numel * sizeof(float));
+    return t->grad;
+}
+
+bool sn_needs_grad(const sn_ctx *ctx, sn_tensor *const *in, int n_in)
+{
+    if (!ctx->grad_enabled) return false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->requires_grad) return true;
+    return false;
+}
+
+static int tape_push(sn_ctx *ctx, sn_node *node)
+{
+    if (ctx->tape_len == ctx->tape_cap) {
+        int cap = ctx->tape_cap ? ctx->tape_cap * 2 : 1024;
+        sn_node **tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
+        if (!tape) return sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory growing the tape to %d nodes", cap);
+        ctx->tape = tape;
+        ctx->tape_cap = cap;
+    }
+    ctx->tape[ctx->tape_len++] = node;
+    return SN_OK;
+}
+
+sn_node *sn_record(sn_ctx *ctx, const sn_op_info *op, sn_tensor *out, sn_tensor *const *in,
+                   int n_in, size_t saved_bytes)
+{
+    if (!sn_needs_grad(ctx, in, n_in)) return NULL;
+    sn_node *node = sn_step_alloc(ctx, sizeof *node);
+    sn_tensor **ins = node ? sn_step_alloc(ctx, (size_t)(n_in ? n_in : 1) * sizeof *ins) : NULL;
+    void *saved = (ins && saved_bytes) ? sn_step_calloc(ctx, saved_bytes) : NULL;
+    if (!ins || (saved_bytes && !saved)) return NULL;
+    memcpy(ins, in, (size_t)n_in * sizeof *ins);
+    *node = (sn_node){op, n_in, ins, out, saved};
+    if (tape_push(ctx, node)) return NULL;
+    out->node = node;
+    out->requires_grad = true;
+    return node;
+}
+
+int sn_tape_size(const sn_ctx *ctx) { return ctx->tape_len; }
+
+static int walk_tape(sn_ctx *ctx)
+{
+    for (int i = ctx->tape_len - 1; i >= 0; i--) {
+        sn_node *node = ctx->tape[i];
+        if (!node->out->grad) continue; /* no gradient reached this node */
+        int rc = node->op->backward(ctx, node);
+        if (rc) return sn_ctx_fail(ctx, rc, "backward of %s failed", node->op->name);
+    }
+    return SN_OK;
+}
+
+int sn_backward_from(sn_ctx *ctx, sn_tensor *out, const float *grad_out)
+{
+    if (ctx->status) return ctx->status;
+    if (!out) return sn_ctx_fail(ctx, SN_ERR_ARG, "backward from a NULL tensor");
+    float *g = sn_grad_of(ctx, out);
+    if (!g) return ctx->status;
+    for (int64_t i = 0; i < out->numel; i++) g[i] += grad_out[i];
+    return walk_tape(ctx);
+}
+
+int sn_backward(sn_ctx *ctx, sn_tensor *loss)
+{
+    if (ctx->status) return ctx->status;
+    if (!loss) return sn_ctx_fail(ctx, SN_ERR_ARG, "backward from a NULL loss");
+    if (loss->numel != 1)
+        return sn_ctx_fail(ctx, SN_ERR_SHAPE, "backward needs a scalar loss, got %lld elements",
+                           (long long)loss->numel);
+    if (!isfinite(loss->data[0]))
+        return sn_ctx_fail(ctx, SN_ERR_NUMERIC, "loss is %f: training diverged (lower the learning rate?)",
+                           (double)loss->data[0]);
+    const float one = 1.0f;
+    return sn_backward_from(ctx, loss, &one);
+}
+
+void sn_zero_grad(sn_tensor *const *params, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (params[i]->grad) memset(params[i]->grad, 0, (size_t)params[i]->numel * sizeof(float));
+}
