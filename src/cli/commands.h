@@ -1,0 +1,11 @@
+/* One function per subcommand, each in its own file of src/cli. A command
+ * gets argv after the subcommand name and returns the process exit status:
+ * 0 success, 1 failure of the work (message printed), 2 bad usage (one clear
+ * line naming the flag or value). */
+#ifndef SEGNAS_CLI_COMMANDS_H
+#define SEGNAS_CLI_COMMANDS_H
+
+int cmd_demo(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+
+#endif

@@ -1,0 +1,43 @@
+/* segnas: one binary, one subcommand per file of src/cli. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"demo", cmd_demo, "run the out-of-the-box example on the embedded synthetic data"},
+    {"data", cmd_data, "data sets: synth (generate), inspect (statistics, bad files)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: segnas <command> [options]   (segnas <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("segnas 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "segnas: unknown command '%s' (segnas --help lists them)\n", argv[1]);
+    return 2;
+}
