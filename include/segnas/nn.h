@@ -82,6 +82,27 @@ int sn_conv_bn_init(sn_nn_builder *b, sn_conv_bn *m, int64_t c_in, int64_t c_out
                     int dilation, int groups, bool relu_before, bool relu_after, bool affine);
 sn_tensor *sn_conv_bn_forward(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor *x, bool training);
 
+/* ---- the Auto-DeepLab cell operators (official definitions, DESIGN.md) ---
+ * sep_conv_kxk: (ReLU, depthwise kxk, pointwise 1x1, BN) twice, stride on the
+ * first depthwise; atrous_kxk: ReLU, dense kxk conv rate 2, BN (with stride
+ * 2 the input is first resized by 0.5 and the rate is 1, as the official
+ * code does); pools: 3x3 'SAME' with the stride; skip_connect: identity, or
+ * ReLU-1x1 conv-BN with stride 2; a 1x1 conv + BN follows a pool and replaces
+ * the identity wherever channel counts differ; none: zero (NULL output). */
+typedef struct sn_cell_op_module {
+    int kind; /* sn_cell_op of segnas/search.h */
+    int stride;
+    int64_t c_in, c_out;
+    sn_conv_bn dw1, pw1, dw2, pw2; /* sep conv (dw has no BN: pw's BN serves both) */
+    sn_conv_bn main;               /* atrous conv, or the 1x1 projection */
+    bool has_proj;
+} sn_cell_op_module;
+
+int sn_cell_op_init(sn_nn_builder *b, sn_cell_op_module *m, int kind, int64_t c_in, int64_t c_out,
+                    int stride, bool affine);
+/* NULL output for 'none' is not an error: check sn_ctx_status for failures. */
+sn_tensor *sn_cell_op_forward(sn_ctx *ctx, const sn_cell_op_module *m, sn_tensor *x, bool training);
+
 /* Counts of what a module costs, accumulated by the *_cost functions of
  * the models layer: parameters and multiply-adds of one forward pass. */
 typedef struct sn_cost {

@@ -64,6 +64,13 @@ sn_tensor *sn_scale(sn_ctx *ctx, sn_tensor *x, sn_tensor *s);
 /* The mixed op: y = sum_i softmax(logits)_i * xs[i]; logits has n elements.
  * xs[i] == NULL stands for the zero op ('none'). At least one non-NULL. */
 sn_tensor *sn_weighted_sum(sn_ctx *ctx, int n, sn_tensor *const *xs, sn_tensor *logits);
+/* y = sum_i coef[i]->data[index[i]] * xs[i]: a sum weighted by single
+ * elements of other tensors (e.g. Auto-DeepLab's beta, whose softmax groups
+ * run over a node's OUTGOING transitions while the sum runs over its
+ * incoming ones). Gradients flow to xs and to those coefficient elements.
+ * All xs the same shape; at least one. */
+sn_tensor *sn_linear_combination(sn_ctx *ctx, int n, sn_tensor *const *xs, sn_tensor *const *coef,
+                                 const int *index);
 /* Concatenation along the last (channel) axis. */
 sn_tensor *sn_concat(sn_ctx *ctx, int n, sn_tensor *const *xs);
 /* Bilinear resize of {N,H,W,C} to {N,out_h,out_w,C}. align_corners as in

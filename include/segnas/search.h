@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "segnas/nn.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -107,6 +109,62 @@ int sn_genotype_read_json(const char *path, sn_genotype *g, char *err, size_t er
 /* Same, from/to a string (malloc'ed result for to_string). */
 char *sn_genotype_to_json(const sn_genotype *g);
 int sn_genotype_from_json(const char *text, const char *source_name, sn_genotype *g, char *err, size_t errlen);
+
+
+/* ---- the Auto-DeepLab supernet (continuous relaxation, Eq. 1-8) ------------ */
+typedef struct sn_supernet_config {
+    int n_layers;          /* L, default 12 */
+    int n_levels;          /* default 4: downsample 4, 8, 16, 32 */
+    int n_blocks;          /* B, default 5 */
+    int filter_multiplier; /* F, default 8: level s has B*F*2^s channels */
+    int n_classes;
+    int stem_channels;     /* stem: 3x3 s2 -> C, 3x3 -> C, 3x3 s2 -> 2C; default 64 */
+    int aspp_channels;     /* ASPP branch width; 0 = the level's width */
+    bool affine;           /* learnable BN scale/shift in the cells (default false, as DARTS) */
+} sn_supernet_config;
+
+void sn_supernet_config_default(sn_supernet_config *c);
+
+typedef struct sn_search_cell {
+    int64_t c;                /* block width F*2^s */
+    sn_conv_bn pre_prev_prev; /* H^{l-2}: resized to this node, ReLU-1x1-BN to c */
+    sn_cell_op_module *ops;   /* n_edges * SN_CELL_OP_COUNT candidates */
+} sn_search_cell;
+
+/* Node (layer l, level s). Incoming direction d (as in beta) came from
+ * level s-d+1: d = 2 from the finer level (ReLU-3x3 stride-2 conv-BN),
+ * d = 1 from the same level (ReLU-1x1-BN), d = 0 from the coarser level
+ * (bilinear x2, ReLU-1x1-BN). Each transition also serves as the cell's
+ * preprocessing of H^{l-1} to the block width. */
+typedef struct sn_trellis_node {
+    bool exists;
+    bool has_in[3];
+    sn_conv_bn transition[3];
+    sn_search_cell cell[3];
+} sn_trellis_node;
+
+typedef struct sn_aspp_search {
+    sn_conv_bn branch_1x1, branch_3x3, branch_pool;
+    sn_conv classifier; /* 1x1 over the concatenation, with bias */
+} sn_aspp_search;
+
+typedef struct sn_supernet {
+    sn_supernet_config cfg;
+    sn_conv_bn stem[3];
+    sn_trellis_node *nodes; /* n_layers * n_levels */
+    sn_aspp_search *aspp;   /* n_levels heads at the last layer */
+    sn_tensor *alpha;       /* {n_edges, SN_CELL_OP_COUNT} */
+    sn_tensor *beta;        /* {(n_layers-1) * n_levels * 3} */
+    sn_param_set weights, arch, buffers;
+} sn_supernet;
+
+/* Creates every parameter (He-normal weights; alpha, beta ~ 1e-3 N(0,1) as
+ * section 4.2) in the context's persistent arena. */
+int sn_supernet_init(sn_ctx *ctx, sn_supernet *net, const sn_supernet_config *cfg, uint64_t seed);
+void sn_supernet_free(sn_supernet *net);
+/* Logits {N,H,W,n_classes} at the input resolution for images {N,H,W,3}. */
+sn_tensor *sn_supernet_forward(sn_ctx *ctx, const sn_supernet *net, sn_tensor *images, bool training);
+int64_t sn_supernet_level_channels(const sn_supernet_config *c, int level);
 
 #ifdef __cplusplus
 }

@@ -117,6 +117,11 @@ void sn_tensor_fill(sn_tensor *t, float v);
  * so gradients flow. numel must match. */
 sn_tensor *sn_reshape(sn_ctx *ctx, sn_tensor *x, int ndim, const int64_t *shape);
 
+/* A view of rows [first, first+n) of a parameter (first axis), sharing its
+ * data and its persistent gradient, so gradients flow into the parameter
+ * without a tape node (e.g. one edge's alpha logits). */
+sn_tensor *sn_param_rows(sn_ctx *ctx, sn_tensor *param, int64_t first, int64_t n);
+
 /* ---- autograd ------------------------------------------------------------ */
 /* Gradient buffer of t, allocated zero-filled on first use. */
 float *sn_grad_of(sn_ctx *ctx, sn_tensor *t);

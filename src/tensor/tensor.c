@@ -161,3 +161,24 @@ sn_tensor *sn_reshape(sn_ctx *ctx, sn_tensor *x, int ndim, const int64_t *shape)
     if (sn_needs_grad(ctx, &x, 1) && !sn_record(ctx, &reshape_op, y, &x, 1, 0)) return NULL;
     return y;
 }
+
+sn_tensor *sn_param_rows(sn_ctx *ctx, sn_tensor *param, int64_t first, int64_t n)
+{
+    if (sn_any_null(ctx, &param, 1)) return NULL;
+    int64_t row = param->ndim ? param->numel / param->shape[0] : 1;
+    if (!param->is_param || !param->grad || param->ndim < 1 || first < 0 || n < 1 || first + n > param->shape[0]) {
+        char buf[64];
+        sn_ctx_fail(ctx, SN_ERR_ARG, "rows %lld..%lld of %s %s", (long long)first, (long long)(first + n),
+                    param->is_param ? "parameter" : "non-parameter", sn_shape_str(param, buf, sizeof buf));
+        return NULL;
+    }
+    sn_tensor *v = sn_step_alloc(ctx, sizeof *v);
+    if (!v) return NULL;
+    *v = *param;
+    v->shape[0] = n;
+    v->numel = n * row;
+    v->data = param->data + first * row;
+    v->grad = param->grad + first * row;
+    v->node = NULL;
+    return v;
+}
