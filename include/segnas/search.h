@@ -167,50 +167,6 @@ sn_tensor *sn_supernet_forward(sn_ctx *ctx, const sn_supernet *net, sn_tensor *i
 int64_t sn_supernet_level_channels(const sn_supernet_config *c, int level);
 
 
-/* ---- bi-level first-order optimisation (section 4.2) ------------------------
- * Weights w: SGD (momentum 0.9, cosine 0.025 -> 0.001, weight decay 3e-4) on
- * trainA batches; architecture alpha, beta: Adam (3e-3, weight decay 1e-3) on
- * trainB batches, from arch_start_epoch on. First order: the arch gradient is
- * taken at the current w (no unrolled step). */
-typedef struct sn_search_options {
-    int epochs;              /* 40 */
-    int arch_start_epoch;    /* -1 = epochs / 2 */
-    int64_t steps_per_epoch; /* weight steps per epoch (set by the caller from the data) */
-    double w_lr, w_lr_min, w_momentum, w_weight_decay;
-    double a_lr, a_weight_decay;
-} sn_search_options;
-
-void sn_search_options_default(sn_search_options *o);
-
-struct sn_optim;
-typedef struct sn_searcher {
-    sn_ctx *ctx;
-    sn_supernet net;
-    sn_search_options opt;
-    struct sn_optim *optim;
-    int group_w, group_a;
-    int64_t weight_steps; /* taken so far (drives the cosine schedule) */
-} sn_searcher;
-
-int sn_searcher_init(sn_searcher *s, sn_ctx *ctx, const sn_supernet_config *cfg, const sn_search_options *o,
-                     uint64_t seed);
-void sn_searcher_free(sn_searcher *s);
-/* One SGD step of the weights on a batch (images n*h*w*3 NHWC floats,
- * labels n*h*w); the arch parameters get no gradient. *loss = batch loss. */
-int sn_search_weight_step(sn_searcher *s, const float *images, const uint8_t *labels, int n, int h, int w,
-                          double *loss);
-/* One Adam step of alpha and beta on a batch; the weights get no gradient
- * (their backward-weights kernels are skipped). */
-int sn_search_arch_step(sn_searcher *s, const float *images, const uint8_t *labels, int n, int h, int w,
-                        double *loss);
-/* The learning rate of the weights at the current step. */
-double sn_search_weight_lr(const sn_searcher *s);
-/* Inference in evaluation mode (running BN statistics), no tape: writes
- * the argmax class of each pixel into pred (n*h*w). */
-int sn_search_predict(sn_searcher *s, const float *images, int n, int h, int w, uint8_t *pred);
-/* Decodes the current alpha and beta into a genotype (F of the search). */
-void sn_search_decode(const sn_searcher *s, sn_genotype *g);
-
 #ifdef __cplusplus
 }
 #endif

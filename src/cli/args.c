@@ -26,7 +26,8 @@ static void print_help(const char *usage, const arg_spec *specs, int n)
     printf("usage: %s\n\noptions:\n", usage);
     for (int i = 0; i < n; i++) {
         char left[64];
-        snprintf(left, sizeof left, "--%s%s", specs[i].name, specs[i].kind == ARG_BOOL ? "" : " V");
+        snprintf(left, sizeof left, "%s%s%s", specs[i].name[1] ? "--" : "-", specs[i].name,
+                 specs[i].kind == ARG_BOOL ? "" : " V");
         printf("  %-24s %s", left, specs[i].help);
         print_default(&specs[i]);
         printf("\n");
@@ -86,7 +87,9 @@ int args_parse(const char *usage, const arg_spec *specs, int n_specs, int argc, 
             print_help(usage, specs, n_specs);
             return ARGS_HELP;
         }
-        if (strncmp(a, "--", 2) != 0 || !a[2]) {
+        /* "-o" is the short form of a one-letter option "--o". */
+        bool short_opt = a[0] == '-' && a[1] && a[1] != '-' && !a[2];
+        if (!short_opt && (strncmp(a, "--", 2) != 0 || !a[2])) {
             if (n_pos >= max_positional) {
                 fprintf(stderr, "segnas: unexpected argument '%s' (usage: %s)\n", a, usage);
                 return ARGS_BAD;
@@ -94,13 +97,13 @@ int args_parse(const char *usage, const arg_spec *specs, int n_specs, int argc, 
             positional[n_pos++] = a;
             continue;
         }
-        const char *name = a + 2, *eq = strchr(name, '=');
+        const char *name = short_opt ? a + 1 : a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const arg_spec *s = NULL;
         for (int k = 0; k < n_specs && !s; k++)
             if (strlen(specs[k].name) == len && !strncmp(specs[k].name, name, len)) s = &specs[k];
         if (!s) {
-            fprintf(stderr, "segnas: unknown option '%.*s' (usage: %s)\n", (int)(len + 2), a, usage);
+            fprintf(stderr, "segnas: unknown option '%.*s' (usage: %s)\n", (int)(len + (short_opt ? 1 : 2)), a, usage);
             return ARGS_BAD;
         }
         const char *v = eq ? eq + 1 : NULL;

@@ -1,4 +1,4 @@
-/* The bi-level search step of Auto-DeepLab (section 4.2, first order):
+/* The bi-level search loop of Auto-DeepLab (section 4.2, first order):
  * alternate SGD on the weights (trainA) and Adam on alpha/beta (trainB). */
 #include <math.h>
 #include <string.h>
@@ -91,7 +91,9 @@ int sn_search_weight_step(sn_searcher *s, const float *images, const uint8_t *la
 int sn_search_arch_step(sn_searcher *s, const float *images, const uint8_t *labels, int n, int h, int w,
                         double *loss)
 {
-    return group_step(s, s->group_a, &s->net.weights, images, labels, n, h, w, loss);
+    int rc = group_step(s, s->group_a, &s->net.weights, images, labels, n, h, w, loss);
+    if (!rc) s->arch_steps++;
+    return rc;
 }
 
 int sn_search_predict(sn_searcher *s, const float *images, int n, int h, int w, uint8_t *pred)
