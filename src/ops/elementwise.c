@@ -13,7 +13,7 @@ static int relu_backward(sn_ctx *ctx, sn_node *node)
     if (!gx) return ctx_status(ctx);
     const float *gy = node->out->grad, *y = node->out->data;
     int64_t n = x->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) gx[i] += y[i] > 0 ? gy[i] : 0.0f;
     return SN_OK;
 }
@@ -28,7 +28,7 @@ sn_tensor *sn_relu(sn_ctx *ctx, sn_tensor *x)
     const float *xd = x->data;
     float *yd = y->data;
     int64_t n = x->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) yd[i] = xd[i] > 0 ? xd[i] : 0.0f;
     if (sn_needs_grad(ctx, &x, 1) && !sn_record(ctx, &relu_op, y, &x, 1, 0)) return NULL;
     return y;
@@ -37,7 +37,7 @@ sn_tensor *sn_relu(sn_ctx *ctx, sn_tensor *x)
 /* ---- add ----------------------------------------------------------------- */
 static void accumulate(float *dst, const float *src, int64_t n)
 {
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
@@ -72,7 +72,7 @@ sn_tensor *sn_add(sn_ctx *ctx, sn_tensor *a, sn_tensor *b)
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
     int64_t n = a->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) yd[i] = ad[i] + bd[i];
     if (sn_needs_grad(ctx, in, 2) && !sn_record(ctx, &add_op, y, in, 2, 0)) return NULL;
     return y;
@@ -89,7 +89,7 @@ static int mul_backward(sn_ctx *ctx, sn_node *node)
         if (!gx) return ctx_status(ctx);
         const float *other = node->in[1 - k]->data;
         int64_t n = x->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) gx[i] += gy[i] * other[i];
     }
     return SN_OK;
@@ -106,7 +106,7 @@ sn_tensor *sn_mul(sn_ctx *ctx, sn_tensor *a, sn_tensor *b)
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
     int64_t n = a->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) yd[i] = ad[i] * bd[i];
     if (sn_needs_grad(ctx, in, 2) && !sn_record(ctx, &mul_op, y, in, 2, 0)) return NULL;
     return y;
@@ -122,7 +122,7 @@ static int scale_backward(sn_ctx *ctx, sn_node *node)
         float *gx = sn_grad_of(ctx, x);
         if (!gx) return ctx_status(ctx);
         float sv = s->data[0];
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) gx[i] += sv * gy[i];
     }
     if (s->requires_grad) {
@@ -130,7 +130,7 @@ static int scale_backward(sn_ctx *ctx, sn_node *node)
         if (!gs) return ctx_status(ctx);
         const float *xd = x->data;
         double acc = 0;
-#pragma omp parallel for simd reduction(+ : acc) if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd reduction(+ : acc) if (parallel : n > SN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) acc += (double)xd[i] * gy[i];
         gs[0] += (float)acc;
     }
@@ -153,7 +153,7 @@ sn_tensor *sn_scale(sn_ctx *ctx, sn_tensor *x, sn_tensor *s)
     const float *xd = x->data;
     float *yd = y->data, sv = s->data[0];
     int64_t n = x->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) yd[i] = sv * xd[i];
     if (sn_needs_grad(ctx, in, 2) && !sn_record(ctx, &scale_op, y, in, 2, 0)) return NULL;
     return y;
@@ -167,7 +167,7 @@ static int sum_backward(sn_ctx *ctx, sn_node *node)
     if (!gx) return ctx_status(ctx);
     float g = node->out->grad[0];
     int64_t n = x->numel;
-#pragma omp parallel for simd if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) gx[i] += g;
     return SN_OK;
 }
@@ -183,7 +183,7 @@ sn_tensor *sn_sum(sn_ctx *ctx, sn_tensor *x)
     const float *xd = x->data;
     int64_t n = x->numel;
     double acc = 0;
-#pragma omp parallel for simd reduction(+ : acc) if (n > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd reduction(+ : acc) if (parallel : n > SN_PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) acc += xd[i];
     y->data[0] = (float)acc;
     if (sn_needs_grad(ctx, &x, 1) && !sn_record(ctx, &sum_op, y, &x, 1, 0)) return NULL;

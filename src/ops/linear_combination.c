@@ -19,7 +19,7 @@ static int lincomb_backward(sn_ctx *ctx, sn_node *node)
             float *gx = sn_grad_of(ctx, x);
             if (!gx) return ctx_status(ctx);
             float ci = c->data[index[i]];
-#pragma omp parallel for simd if (numel > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : numel > SN_PAR_MIN) schedule(static)
             for (int64_t k = 0; k < numel; k++) gx[k] += ci * gy[k];
         }
         if (c->requires_grad) {
@@ -27,7 +27,7 @@ static int lincomb_backward(sn_ctx *ctx, sn_node *node)
             if (!gc) return ctx_status(ctx);
             const float *xd = x->data;
             double dot = 0;
-#pragma omp parallel for simd reduction(+ : dot) if (numel > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for simd reduction(+ : dot) if (parallel : numel > SN_PAR_MIN) schedule(static)
             for (int64_t k = 0; k < numel; k++) dot += (double)gy[k] * xd[k];
             gc[index[i]] += (float)dot;
         }
@@ -58,7 +58,7 @@ static int check_args(sn_ctx *ctx, int n, sn_tensor *const *xs, sn_tensor *const
 static void combine(int n, sn_tensor *const *xs, const float *c, float *y, int64_t numel)
 {
     int64_t n_blocks = (numel + LINCOMB_BLOCK - 1) / LINCOMB_BLOCK;
-#pragma omp parallel for if (numel > SN_PAR_MIN) schedule(static)
+#pragma omp parallel for if (parallel : numel > SN_PAR_MIN) schedule(static)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t lo = blk * LINCOMB_BLOCK, hi = lo + LINCOMB_BLOCK < numel ? lo + LINCOMB_BLOCK : numel;
         const float *x0 = xs[0]->data;

@@ -12,7 +12,8 @@ void ref_relu(const double *x, double *y, int64_t n);
 void ref_add(const double *a, const double *b, double *y, int64_t n);
 void ref_mul(const double *a, const double *b, double *y, int64_t n);
 
-#endif
+/* y = sum_i coef[i] * xs[i] */
+void ref_linear_combination(int n, const double *const *xs, const double *coef, double *y, int64_t numel);
 
 /* Convolution, NHWC input {n,h,w,ci}, HWIO weights {kh,kw,ci/groups,co},
  * optional bias {co}; output {n,oh,ow,co} with
@@ -24,3 +25,25 @@ typedef struct ref_conv_shape {
 int64_t ref_conv_out_h(const ref_conv_shape *s);
 int64_t ref_conv_out_w(const ref_conv_shape *s);
 void ref_conv2d(const ref_conv_shape *s, const double *x, const double *w, const double *b, double *y);
+
+/* Combination ops (helper "combine"). Weighted sum: xs[i] may be NULL (the
+ * zero op); all others have numel elements. */
+void ref_weighted_sum(int n, const double *const *xs, const double *logits, double *y, int64_t numel);
+/* Concatenation along the last axis of n inputs {rows, channels[i]}. */
+void ref_concat(int n, const double *const *xs, const int64_t *channels, int64_t rows, double *y);
+/* Softmax over the last axis of a {rows, k} array. */
+void ref_softmax(const double *x, double *y, int64_t rows, int64_t k);
+/* Mean softmax cross-entropy over `pixels` rows of k logits, as PyTorch's
+ * CrossEntropyLoss(weight=, ignore_index=); 0 when every pixel is ignored. */
+double ref_softmax_ce(const double *logits, const uint8_t *labels, int64_t pixels, int64_t k, int ignore_label,
+                      const double *class_weights);
+/* c {batch,m,n} = op(a) op(b); a is stored {m,k} ({k,m} if trans_a), per
+ * batch when a_batched else shared by every batch; likewise b {k,n}/{n,k}. */
+typedef struct ref_matmul_shape {
+    int64_t batch, m, k, n;
+    bool trans_a, trans_b, a_batched, b_batched;
+} ref_matmul_shape;
+void ref_matmul(const ref_matmul_shape *s, const double *a, const double *b, double *c);
+
+/* Helpers append their declarations above this line. */
+#endif
