@@ -173,11 +173,7 @@ static int grad_buffer(sn_ctx *ctx, sn_tensor *x, float **g, bool *fresh)
     *g = NULL;
     *fresh = false;
     if (!x->requires_grad) return SN_OK;
-    if (!x->grad) {
-        x->grad = sn_step_alloc(ctx, (size_t)x->numel * sizeof(float));
-        *fresh = true;
-    }
-    *g = x->grad;
+    *g = sn_grad_for_write(ctx, x, fresh);
     return *g ? SN_OK : ctx_status(ctx);
 }
 

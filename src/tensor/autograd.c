@@ -13,6 +13,13 @@ float *sn_grad_of(sn_ctx *ctx, sn_tensor *t)
     return t->grad;
 }
 
+float *sn_grad_for_write(sn_ctx *ctx, sn_tensor *t, bool *fresh)
+{
+    *fresh = t->grad == NULL;
+    if (*fresh) t->grad = sn_step_alloc(ctx, (size_t)t->numel * sizeof(float));
+    return t->grad;
+}
+
 bool sn_needs_grad(const sn_ctx *ctx, sn_tensor *const *in, int n_in)
 {
     if (!ctx->grad_enabled) return false;

@@ -27,6 +27,12 @@ void *sn_step_alloc(sn_ctx *ctx, size_t bytes);
 /* Zeroed variant. */
 void *sn_step_calloc(sn_ctx *ctx, size_t bytes);
 
+/* Gradient buffer of t for an op that will produce every element: when t
+ * has no gradient yet it is allocated WITHOUT zero fill and *fresh is set
+ * (the op writes); otherwise *fresh is false and the op must add. Saves a
+ * zero pass plus a read in the common single-consumer case. */
+float *sn_grad_for_write(sn_ctx *ctx, sn_tensor *t, bool *fresh);
+
 /* True when the result of an op with these inputs must be recorded. */
 bool sn_needs_grad(const sn_ctx *ctx, sn_tensor *const *in, int n_in);
 
