@@ -1,0 +1,346 @@
+/* sn_conv2d and sn_conv_same: forward against the double reference
+ * (ref_conv2d), gradients of x, w and b against float64 central differences,
+ * every dispatch path (oneDNN dense/1x1/strided/dilated/grouped, oneDNN
+ * jit_dw, our depthwise kernels), gradient accumulation, inputs that do not
+ * require gradients, TF 'SAME' paddings, error paths, and the oneDNN
+ * implementations chosen for the layers of DESIGN.md (none may be `ref`). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref/ref.h"
+#include "support/check.h"
+
+typedef struct conv_case {
+    const char *name;
+    int64_t n, h, w, ci, co;
+    int k;
+    sn_conv_params p;
+    bool bias;
+} conv_case;
+
+static ref_conv_shape ref_shape(const conv_case *c)
+{
+    return (ref_conv_shape){c->n, c->h, c->w, c->ci, c->co, c->k, c->k, c->p.stride_h, c->p.stride_w,
+                            c->p.pad_top, c->p.pad_left, c->p.pad_bottom, c->p.pad_right,
+                            c->p.dilation_h, c->p.dilation_w, c->p.groups};
+}
+
+typedef struct ref_user {
+    ref_conv_shape s;
+    bool bias;
+} ref_user;
+
+static void conv_fn(void *u, const double *const *in, double *out)
+{
+    ref_user *r = u;
+    ref_conv2d(&r->s, in[0], in[1], r->bias ? in[2] : NULL, out);
+}
+
+typedef struct conv_inputs {
+    sn_tensor *x, *w, *b;
+} conv_inputs;
+
+static conv_inputs make_inputs(sn_ctx *ctx, const conv_case *c, uint64_t seed)
+{
+    int64_t wshape[4] = {c->k, c->k, c->ci / c->p.groups, c->co}, bshape[1] = {c->co};
+    conv_inputs in = {leaf4(ctx, c->n, c->h, c->w, c->ci, seed), leaf(ctx, 4, wshape, seed + 1),
+                      c->bias ? leaf(ctx, 1, bshape, seed + 2) : NULL};
+    return in;
+}
+
+/* Forward vs reference, then gradients of every input that requires one
+ * against finite differences of the reference. */
+static void check_case(sn_ctx *ctx, const conv_case *c)
+{
+    conv_inputs in = make_inputs(ctx, c, 100);
+    sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
+    CHECK(y != NULL, "%s: %s", c->name, sn_ctx_error(ctx));
+    if (!y) {
+        sn_ctx_clear_error(ctx);
+        sn_step_end(ctx);
+        return;
+    }
+    ref_user u = {ref_shape(c), c->bias};
+    int64_t oh = ref_conv_out_h(&u.s), ow = ref_conv_out_w(&u.s), ny = c->n * oh * ow * c->co;
+    CHECK(y->shape[0] == c->n && y->shape[1] == oh && y->shape[2] == ow && y->shape[3] == c->co,
+          "%s: output shape %lldx%lldx%lldx%lld", c->name, (long long)y->shape[0], (long long)y->shape[1],
+          (long long)y->shape[2], (long long)y->shape[3]);
+    double *xd = to_f64(in.x->data, in.x->numel), *wd = to_f64(in.w->data, in.w->numel);
+    double *bd = in.b ? to_f64(in.b->data, in.b->numel) : NULL, *want = malloc((size_t)ny * sizeof *want);
+    ref_conv2d(&u.s, xd, wd, bd, want);
+    double fe = rel_err_f32_f64(y->data, want, ny, 1e-6);
+    CHECK(fe < 1e-4, "%s forward rel err %g", c->name, fe);
+
+    float *r = random_floats(ny, 7);
+    CHECK(sn_backward_from(ctx, y, r) == SN_OK, "%s backward: %s", c->name, sn_ctx_error(ctx));
+    const float *inputs[3] = {in.x->data, in.w->data, in.b ? in.b->data : NULL};
+    const float *grads[3] = {in.x->grad, in.w->grad, in.b ? in.b->grad : NULL};
+    int64_t sizes[3] = {in.x->numel, in.w->numel, in.b ? in.b->numel : 0};
+    CHECK(grads[0] && grads[1] && (!in.b || grads[2]), "%s: every input received a gradient", c->name);
+    double ge = gradcheck(conv_fn, &u, in.b ? 3 : 2, inputs, sizes, grads, r, ny, 1e-3);
+    CHECK(ge < 1e-3, "%s gradient rel err %g", c->name, ge);
+    printf("  %-28s forward %.2e  gradient %.2e\n", c->name, fe, ge);
+    free(xd), free(wd), free(bd), free(want), free(r);
+    sn_step_end(ctx);
+}
+
+static sn_conv_params explicit_pad(int stride, int pad, int dilation, int groups)
+{
+    return (sn_conv_params){stride, stride, pad, pad, pad, pad, dilation, dilation, groups};
+}
+
+/* Paths through oneDNN only (dense, 1x1, strided, dilated dense, grouped). */
+static void test_dense_paths(sn_ctx *ctx)
+{
+    const conv_case cases[] = {
+        {"3x3 s1 same, bias", 2, 7, 6, 5, 6, 3, sn_conv_same(3, 1, 1, 1, 7, 6), true},
+        {"3x3 s2 pad 1", 2, 9, 8, 4, 6, 3, explicit_pad(2, 1, 1, 1), false},
+        {"5x5 dilation 2 same, bias", 2, 9, 9, 3, 4, 5, sn_conv_same(5, 1, 2, 1, 9, 9), true},
+        {"1x1, bias", 2, 6, 7, 6, 5, 1, explicit_pad(1, 0, 1, 1), true},
+        {"1x1 no bias", 2, 6, 6, 4, 4, 1, explicit_pad(1, 0, 1, 1), false},
+        {"grouped g=2 3x3 same, bias", 2, 6, 7, 4, 6, 3, sn_conv_same(3, 1, 1, 2, 6, 7), true},
+        {"grouped g=2 no bias", 2, 6, 6, 6, 4, 3, sn_conv_same(3, 1, 1, 2, 6, 6), false},
+        {"asym SAME 3x3 s2 even input", 2, 8, 8, 3, 5, 3, sn_conv_same(3, 2, 1, 1, 8, 8), false},
+        {"asym SAME 5x5 s2 even, bias", 2, 8, 6, 3, 4, 5, sn_conv_same(5, 2, 1, 1, 8, 6), true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(ctx, &cases[i]);
+}
+
+/* Depthwise: oneDNN jit_dw (undilated forward, 3x3 backward) and our own
+ * kernels (dilated in every direction, backward of kernels > 3x3). */
+static void test_depthwise_paths(sn_ctx *ctx)
+{
+    const conv_case cases[] = {
+        {"dw 3x3 same, bias", 2, 7, 6, 6, 6, 3, sn_conv_same(3, 1, 1, 6, 7, 6), true},
+        {"dw 3x3 no bias", 2, 6, 6, 5, 5, 3, sn_conv_same(3, 1, 1, 5, 6, 6), false},
+        {"dw 3x3 s2 same (asym)", 2, 8, 8, 6, 6, 3, sn_conv_same(3, 2, 1, 6, 8, 8), true},
+        {"dw 5x5 dilation 2 same", 2, 9, 8, 5, 5, 5, sn_conv_same(5, 1, 2, 5, 9, 8), false},
+        {"dw 5x5 dilation 2, bias", 2, 8, 9, 4, 4, 5, sn_conv_same(5, 1, 2, 4, 8, 9), true},
+        {"dw 3x3 dilation 2 s2", 2, 9, 9, 3, 3, 3, sn_conv_same(3, 2, 2, 3, 9, 9), true},
+        {"dw 5x5 same (own bwd)", 2, 7, 7, 6, 6, 5, sn_conv_same(5, 1, 1, 6, 7, 7), true},
+        {"dw 5x5 s2 same (own bwd)", 2, 8, 8, 3, 3, 5, sn_conv_same(5, 2, 1, 3, 8, 8), false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(ctx, &cases[i]);
+}
+
+/* Gradients accumulate: conv(x,w,b) + conv(x,w,b) gives twice the gradients
+ * of one conv (exercises the accumulate paths of every kernel). */
+static void check_accumulation(sn_ctx *ctx, const conv_case *c)
+{
+    conv_inputs in = make_inputs(ctx, c, 300);
+    sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
+    if (!y) {
+        CHECK(false, "%s accumulation: %s", c->name, sn_ctx_error(ctx));
+        sn_ctx_clear_error(ctx);
+        sn_step_end(ctx);
+        return;
+    }
+    float *r = random_floats(y->numel, 8);
+    sn_backward_from(ctx, y, r);
+    float *gx = malloc((size_t)in.x->numel * sizeof *gx), *gw = malloc((size_t)in.w->numel * sizeof *gw);
+    memcpy(gx, in.x->grad, (size_t)in.x->numel * sizeof *gx);
+    memcpy(gw, in.w->grad, (size_t)in.w->numel * sizeof *gw);
+    float gb0 = in.b ? in.b->grad[0] : 0;
+    /* Forget the first run: its node is skipped once its output has no gradient. */
+    y->grad = in.x->grad = in.w->grad = NULL;
+    if (in.b) in.b->grad = NULL;
+    sn_tensor *y2 = sn_add(ctx, sn_conv2d(ctx, in.x, in.w, in.b, &c->p), sn_conv2d(ctx, in.x, in.w, in.b, &c->p));
+    CHECK(sn_backward_from(ctx, y2, r) == SN_OK, "%s accumulation backward: %s", c->name, sn_ctx_error(ctx));
+    for (int64_t i = 0; i < in.x->numel; i++) gx[i] *= 2;
+    for (int64_t i = 0; i < in.w->numel; i++) gw[i] *= 2;
+    CHECK(rel_err_f32(in.x->grad, gx, in.x->numel, 1e-6) < 1e-5, "%s: x gradient accumulates", c->name);
+    CHECK(rel_err_f32(in.w->grad, gw, in.w->numel, 1e-6) < 1e-5, "%s: w gradient accumulates", c->name);
+    if (in.b) CHECK_NEAR(in.b->grad[0], 2 * gb0, 1e-5, "bias gradient accumulates");
+    free(gx), free(gw), free(r);
+    sn_step_end(ctx);
+}
+
+static void test_accumulation(sn_ctx *ctx)
+{
+    const conv_case cases[] = {
+        {"dense 3x3", 2, 6, 6, 4, 5, 3, sn_conv_same(3, 1, 1, 1, 6, 6), true},
+        {"dw 3x3 (jit_dw)", 2, 6, 6, 4, 4, 3, sn_conv_same(3, 1, 1, 4, 6, 6), true},
+        {"dw 5x5 dilation 2 (own)", 2, 7, 7, 4, 4, 5, sn_conv_same(5, 1, 2, 4, 7, 7), true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_accumulation(ctx, &cases[i]);
+}
+
+/* x that does not require a gradient gets none; w/b that do not are skipped;
+ * the remaining gradients are still right. */
+static void check_partial_grads(sn_ctx *ctx, const conv_case *c)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        conv_inputs in = make_inputs(ctx, c, 500 + mode);
+        if (mode == 0) in.x->requires_grad = false;
+        else in.w->requires_grad = false;
+        sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
+        if (!y) {
+            CHECK(false, "%s partial grads: %s", c->name, sn_ctx_error(ctx));
+            sn_ctx_clear_error(ctx);
+            sn_step_end(ctx);
+            continue;
+        }
+        float *r = random_floats(y->numel, 9);
+        CHECK(sn_backward_from(ctx, y, r) == SN_OK, "%s partial backward: %s", c->name, sn_ctx_error(ctx));
+        bool ok = mode == 0 ? in.x->grad == NULL && in.w->grad && in.b->grad
+                            : in.w->grad == NULL && in.x->grad && in.b->grad;
+        CHECK(ok, "%s: only the inputs requiring gradients get them (mode %d)", c->name, mode);
+        ref_user u = {ref_shape(c), true};
+        const float *inputs[3] = {in.x->data, in.w->data, in.b->data};
+        const float *grads[3] = {in.x->grad, in.w->grad, in.b->grad};
+        int64_t sizes[3] = {in.x->numel, in.w->numel, in.b->numel};
+        double ge = ok ? gradcheck(conv_fn, &u, 3, inputs, sizes, grads, r, y->numel, 1e-3) : 1;
+        CHECK(ge < 1e-3, "%s partial gradients (mode %d) rel err %g", c->name, mode, ge);
+        free(r);
+        sn_step_end(ctx);
+    }
+}
+
+static void test_partial_grads(sn_ctx *ctx)
+{
+    const conv_case dense = {"dense 3x3 s2", 2, 7, 7, 3, 4, 3, sn_conv_same(3, 2, 1, 1, 7, 7), true};
+    const conv_case dw = {"dw 5x5 dilation 2", 2, 7, 7, 3, 3, 5, sn_conv_same(5, 1, 2, 3, 7, 7), true};
+    check_partial_grads(ctx, &dense);
+    check_partial_grads(ctx, &dw);
+
+    conv_case c = dense;
+    conv_inputs in = make_inputs(ctx, &c, 600);
+    in.x->requires_grad = in.w->requires_grad = in.b->requires_grad = false;
+    int before = sn_tape_size(ctx);
+    sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c.p);
+    CHECK(y && !y->requires_grad && sn_tape_size(ctx) == before, "no input requires grad: nothing recorded");
+    sn_step_end(ctx);
+}
+
+/* Hand-computed TF 'SAME' paddings: out = ceil(in/stride), total =
+ * (out-1)*stride + (k-1)*dilation + 1 - in, top = total/2, rest at bottom. */
+static void test_same(void)
+{
+    struct {
+        int k, s, d;
+        int64_t h, w;
+        int top, bottom, left, right;
+    } t[] = {
+        {3, 1, 1, 7, 7, 1, 1, 1, 1},  {3, 2, 1, 8, 8, 0, 1, 0, 1},   {3, 2, 1, 9, 9, 1, 1, 1, 1},
+        {5, 1, 2, 9, 9, 4, 4, 4, 4},  {1, 2, 1, 8, 8, 0, 0, 0, 0},   {5, 2, 1, 10, 7, 1, 2, 2, 2},
+        {3, 2, 2, 6, 6, 1, 2, 1, 2},  {3, 1, 6, 20, 4, 6, 6, 6, 6},  {7, 4, 1, 5, 14, 3, 3, 2, 3},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        sn_conv_params p = sn_conv_same(t[i].k, t[i].s, t[i].d, 3, t[i].h, t[i].w);
+        CHECK(p.pad_top == t[i].top && p.pad_bottom == t[i].bottom && p.pad_left == t[i].left &&
+                  p.pad_right == t[i].right,
+              "SAME k%d s%d d%d %lldx%lld: pads t%d b%d l%d r%d, want t%d b%d l%d r%d", t[i].k, t[i].s,
+              t[i].d, (long long)t[i].h, (long long)t[i].w, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right,
+              t[i].top, t[i].bottom, t[i].left, t[i].right);
+        CHECK(p.stride_h == t[i].s && p.stride_w == t[i].s && p.dilation_h == t[i].d &&
+                  p.dilation_w == t[i].d && p.groups == 3,
+              "SAME k%d: stride, dilation and groups carried", t[i].k);
+    }
+}
+
+static void expect_fail(sn_ctx *ctx, sn_tensor *y, int status, const char *a, const char *b, const char *what)
+{
+    CHECK(y == NULL, "%s: fails", what);
+    CHECK(sn_ctx_status(ctx) == status, "%s: status %s (got %s)", what, sn_status_name(status),
+          sn_status_name(sn_ctx_status(ctx)));
+    CHECK((!a || strstr(sn_ctx_error(ctx), a)) && (!b || strstr(sn_ctx_error(ctx), b)),
+          "%s: message names %s %s: %s", what, a ? a : "", b ? b : "", sn_ctx_error(ctx));
+    sn_ctx_clear_error(ctx);
+}
+
+static void test_errors(sn_ctx *ctx)
+{
+    int64_t s3[3] = {2, 5, 5}, w334[4] = {3, 3, 3, 4}, w336[4] = {3, 3, 3, 6}, w335[4] = {3, 3, 2, 5};
+    int64_t w226[4] = {3, 3, 2, 6}, b5[1] = {5};
+    sn_tensor *x = leaf4(ctx, 2, 5, 5, 4, 1), *x6 = leaf4(ctx, 2, 5, 5, 6, 1);
+    sn_conv_params p1 = explicit_pad(1, 1, 1, 1), p2 = explicit_pad(1, 1, 1, 2);
+    expect_fail(ctx, sn_conv2d(ctx, leaf(ctx, 3, s3, 1), leaf(ctx, 4, w334, 2), NULL, &p1), SN_ERR_SHAPE,
+                "2x5x5", NULL, "3-D input");
+    expect_fail(ctx, sn_conv2d(ctx, x, leaf(ctx, 3, s3, 2), NULL, &p1), SN_ERR_SHAPE, "2x5x5", NULL,
+                "3-D weights");
+    expect_fail(ctx, sn_conv2d(ctx, x, leaf(ctx, 4, w334, 2), NULL, &p1), SN_ERR_SHAPE, "3x3x3x4",
+                "2x5x5x4", "Cin mismatch");
+    expect_fail(ctx, sn_conv2d(ctx, leaf4(ctx, 2, 5, 5, 5, 1), leaf(ctx, 4, w226, 2), NULL, &p2), SN_ERR_SHAPE,
+                "2x5x5x5", "groups 2", "Cin % groups");
+    expect_fail(ctx, sn_conv2d(ctx, x, leaf(ctx, 4, w335, 2), NULL, &p2), SN_ERR_SHAPE, "3x3x2x5", "groups 2",
+                "Cout % groups");
+    expect_fail(ctx, sn_conv2d(ctx, x6, leaf(ctx, 4, w336, 2), leaf(ctx, 1, b5, 3), &p2), SN_ERR_SHAPE,
+                "bias 5", "{6}", "bias size");
+    sn_conv_params p0 = explicit_pad(1, 0, 1, 1);
+    expect_fail(ctx, sn_conv2d(ctx, leaf4(ctx, 1, 2, 2, 3, 1), leaf(ctx, 4, w334, 2), NULL, &p0), SN_ERR_SHAPE,
+                "1x2x2x3", "3x3x3x4", "empty output");
+    sn_conv_params bad = explicit_pad(0, 1, 1, 1);
+    expect_fail(ctx, sn_conv2d(ctx, leaf4(ctx, 2, 5, 5, 3, 1), leaf(ctx, 4, w334, 2), NULL, &bad), SN_ERR_ARG,
+                "stride 0x0", NULL, "stride 0");
+    bad = explicit_pad(1, -1, 1, 1);
+    expect_fail(ctx, sn_conv2d(ctx, leaf4(ctx, 2, 5, 5, 3, 1), leaf(ctx, 4, w334, 2), NULL, &bad), SN_ERR_ARG,
+                "negative padding", NULL, "negative padding");
+    expect_fail(ctx, sn_conv2d(ctx, leaf4(ctx, 2, 5, 5, 3, 1), leaf(ctx, 4, w334, 2), NULL, NULL), SN_ERR_ARG,
+                "NULL", NULL, "NULL params");
+    CHECK(sn_conv2d(ctx, NULL, leaf(ctx, 4, w334, 2), NULL, &p1) == NULL, "NULL input propagates");
+    sn_tensor *x3 = leaf4(ctx, 2, 5, 5, 3, 1), *w3 = leaf(ctx, 4, w334, 2);
+    sn_ctx_fail(ctx, SN_ERR_IO, "earlier failure");
+    CHECK(sn_conv2d(ctx, x3, w3, NULL, &p1) == NULL, "errors are sticky");
+    sn_ctx_clear_error(ctx);
+    sn_step_end(ctx);
+}
+
+/* The layers of DESIGN.md (batch 2): run forward and backward once and
+ * require that oneDNN chose no `ref` implementation for any of them. */
+static void check_impls(sn_ctx *ctx, const char *layer, bool dw)
+{
+    const char *dirs[3] = {"fwd", "bwd_data", "bwd_weights"};
+    for (int i = 0; i < 3; i++) {
+        char op[32];
+        snprintf(op, sizeof op, "%s_%s", dw ? "dwconv" : "conv", dirs[i]);
+        const char *impl = sn_impl_name(ctx, op);
+        printf("  %-34s %-12s %s\n", layer, op, impl);
+        CHECK(impl[0] && strncmp(impl, "ref", 3) != 0, "%s %s: implementation '%s' is not a fast one", layer,
+              op, impl);
+    }
+}
+
+static void run_layer(sn_ctx *ctx, const char *layer, int64_t hw, int64_t ci, int64_t co, int k, int stride,
+                      int groups)
+{
+    sn_tensor *x = leaf4(ctx, 2, hw, hw, ci, 1);
+    int64_t wshape[4] = {k, k, ci / groups, co}, bshape[1] = {co};
+    sn_tensor *w = leaf(ctx, 4, wshape, 2), *b = leaf(ctx, 1, bshape, 3);
+    sn_conv_params p = sn_conv_same(k, stride, 1, groups, hw, hw);
+    sn_tensor *y = sn_conv2d(ctx, x, w, b, &p);
+    CHECK(y != NULL, "%s: %s", layer, sn_ctx_error(ctx));
+    if (y) {
+        float *r = random_floats(y->numel, 4);
+        CHECK(sn_backward_from(ctx, y, r) == SN_OK, "%s backward: %s", layer, sn_ctx_error(ctx));
+        free(r);
+        check_impls(ctx, layer, groups > 1);
+    }
+    sn_ctx_clear_error(ctx);
+    sn_step_end(ctx);
+}
+
+static void test_impls(sn_ctx *ctx)
+{
+    printf("oneDNN implementations (batch 2, %d threads):\n", sn_get_num_threads());
+    run_layer(ctx, "a: conv 3x3 40->40 @80x80", 80, 40, 40, 3, 1, 1);
+    run_layer(ctx, "d: conv 1x1 160->160 @20x20", 20, 160, 160, 1, 1, 1);
+    run_layer(ctx, "e: conv 3x3 s2 40->80 from 80x80", 80, 40, 80, 3, 2, 1);
+    run_layer(ctx, "b: dw 3x3 40ch @80x80", 80, 40, 40, 3, 1, 40);
+    run_layer(ctx, "b: pw 1x1 40->40 @80x80", 80, 40, 40, 1, 1, 1);
+}
+
+int main(void)
+{
+    sn_ctx *ctx = test_ctx();
+    test_same();
+    test_errors(ctx);
+    test_dense_paths(ctx);
+    test_impls(ctx);
+    test_accumulation(ctx);
+    test_partial_grads(ctx);
+    test_depthwise_paths(ctx);
+    sn_ctx_destroy(ctx);
+    return check_summary("conv");
+}
