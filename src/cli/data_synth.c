@@ -14,7 +14,7 @@
 
 static int usage_error(const char *flag, const char *value, const char *why)
 {
-    fprintf(stderr, "segnas: --%s %s: %s\n", flag, value, why);
+    fprintf(stderr, "segnas: --%s%s%s: %s\n", flag, *value ? " " : "", value, why);
     return 2;
 }
 
@@ -135,7 +135,7 @@ int cmd_data_synth(int argc, char **argv)
     if (rc == ARGS_HELP) return 0;
     if (rc) return 2;
     char v[32];
-    if (!out || !*out) return usage_error("out", "", "required: the folder to write");
+    if (!out || !*out) return usage_error("out", "", "required (the folder to write)");
     snprintf(v, sizeof v, "%lld", (long long)n);
     if (n < 1 || n > 10000000) return usage_error("n", v, "must be in 1..10000000");
     snprintf(v, sizeof v, "%lld", (long long)val_n);
