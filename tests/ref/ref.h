@@ -45,5 +45,27 @@ typedef struct ref_matmul_shape {
 } ref_matmul_shape;
 void ref_matmul(const ref_matmul_shape *s, const double *a, const double *b, double *c);
 
+/* Pooling (helper "poolbn"): k x k window, max or average over the real
+ * (unpadded) cells; out = (h + pad_t + pad_b - k) / stride + 1. */
+typedef struct ref_pool_shape {
+    int64_t n, h, w, c;
+    int k, stride, pad_t, pad_l, pad_b, pad_r;
+    bool max;
+} ref_pool_shape;
+int64_t ref_pool_out_h(const ref_pool_shape *s);
+int64_t ref_pool_out_w(const ref_pool_shape *s);
+void ref_pool2d(const ref_pool_shape *s, const double *x, double *y);
+/* {n,h,w,c} -> {n,c} means. */
+void ref_global_avg_pool(const double *x, double *y, int64_t n, int64_t h, int64_t w, int64_t c);
+/* Batch norm over rows = N*H*W pixels of c channels; gamma/beta may be NULL.
+ * Train: batch mean and BIASED variance (written to mean/var). */
+void ref_batch_norm_train(const double *x, const double *gamma, const double *beta, double *y, double *mean,
+                          double *var, int64_t rows, int64_t c, double eps);
+void ref_batch_norm_eval(const double *x, const double *gamma, const double *beta, const double *mean,
+                         const double *var, double *y, int64_t rows, int64_t c, double eps);
+/* Bilinear resize {n,h,w,c} -> {n,oh,ow,c} with PyTorch's semantics. */
+void ref_resize_bilinear(const double *x, double *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t oh,
+                         int64_t ow, bool align_corners);
+
 /* Helpers append their declarations above this line. */
 #endif
