@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"demo", cmd_demo, "run the out-of-the-box example on the embedded synthetic data"},
     {"data", cmd_data, "data sets: synth (generate), inspect (statistics, bad files)"},
+    {"bench", cmd_bench, "measurements: search-step (seconds per supernet step, peak memory)"},
     {"decode", cmd_decode, "search checkpoint -> genotype JSON + SVG (top-2 cell, Viterbi path)"},
     {"search", cmd_search, "Auto-DeepLab hierarchical search (supernet, bi-level optimisation)"},
 };
