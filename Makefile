@@ -2,7 +2,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: deps build demo test test-release test-sanitize bench clean
+.PHONY: deps build demo test test-release test-sanitize test-clang bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -14,8 +14,8 @@ build: deps
 demo: build
 	$(BUILD)/segnas demo
 
-# Optimised and sanitised test runs, as CI does.
-test: deps test-release test-sanitize
+# Optimised (gcc), sanitised (gcc ASan+UBSan) and clang test runs, as CI does.
+test: deps test-release test-sanitize test-clang
 
 test-release:
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -26,6 +26,11 @@ test-sanitize:
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGNAS_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+test-clang:
+	cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build build-clang -j $(JOBS)
+	cd build-clang && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	@scripts/install-deps.sh --bench
