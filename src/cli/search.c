@@ -23,6 +23,7 @@ typedef struct search_flags {
     int epochs, arch_start, batch, crop, threads, loader_threads;
     int64_t steps_per_epoch, val_samples, checkpoint_every, seed;
     double lr, lr_min, momentum, wd, arch_lr, arch_wd;
+    double scale_min, scale_max; /* 0 = the data's default */
     bool resume, space_size, affine;
 } search_flags;
 
@@ -64,6 +65,8 @@ static int parse_flags(search_flags *f, int argc, char **argv)
         {"steps-per-epoch", ARG_INT64, &f->steps_per_epoch, "weight steps per epoch (0 = one pass over trainA)"},
         {"batch", ARG_INT, &f->batch, "images per step"},
         {"crop", ARG_INT, &f->crop, "square training crop (0 = 321, or the synthetic image size)"},
+        {"scale-min", ARG_DOUBLE, &f->scale_min, "random scale augmentation, lower bound (0 = 0.5; 1 on synth)"},
+        {"scale-max", ARG_DOUBLE, &f->scale_max, "random scale augmentation, upper bound (0 = 2.0; 1 on synth)"},
         {"lr", ARG_DOUBLE, &f->lr, "weights: initial SGD learning rate (cosine)"},
         {"lr-min", ARG_DOUBLE, &f->lr_min, "weights: final learning rate"},
         {"momentum", ARG_DOUBLE, &f->momentum, "weights: SGD momentum"},
@@ -95,6 +98,10 @@ static int parse_flags(search_flags *f, int argc, char **argv)
                     (long long)ranges[i].lo, (long long)ranges[i].hi);
             return ARGS_BAD;
         }
+    if (f->scale_min < 0 || f->scale_max < f->scale_min || f->scale_max > 8) {
+        fprintf(stderr, "segnas: --scale-min %g --scale-max %g: need 0 <= min <= max <= 8\n", f->scale_min, f->scale_max);
+        return ARGS_BAD;
+    }
     if (!(f->lr > 0) || !(f->lr_min >= 0) || !(f->arch_lr > 0) || f->momentum < 0 || f->wd < 0 || f->arch_wd < 0) {
         fprintf(stderr, "segnas: learning rates must be positive, momentum and weight decays non-negative\n");
         return ARGS_BAD;
@@ -354,6 +361,11 @@ static int open_loaders(search_run *r)
     lc.seed = (uint64_t)r->flags.seed;
     int crop = r->flags.crop ? r->flags.crop : (r->flags.data.root ? 321 : r->flags.data.synth_size);
     lc.aug.crop_h = lc.aug.crop_w = crop;
+    /* The synthetic classes differ by texture frequency, which scaling
+     * would blur together: no scale augmentation there unless asked. */
+    bool synth = !r->flags.data.root;
+    lc.aug.scale_min = (float)(r->flags.scale_min > 0 ? r->flags.scale_min : synth ? 1.0 : 0.5);
+    lc.aug.scale_max = (float)(r->flags.scale_max > 0 ? r->flags.scale_max : synth ? 1.0 : 2.0);
     char err[512];
     int rc = sn_loader_create(&r->loader_a, r->train, a, (n + 1) / 2, &lc, err, sizeof err);
     lc.seed ^= 0x5eed;
