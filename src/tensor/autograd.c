@@ -74,9 +74,13 @@ int sn_backward_from(sn_ctx *ctx, sn_tensor *out, const float *grad_out)
 {
     if (ctx->status) return ctx->status;
     if (!out) return sn_ctx_fail(ctx, SN_ERR_ARG, "backward from a NULL tensor");
-    float *g = sn_grad_of(ctx, out);
+    bool fresh;
+    float *g = sn_grad_for_write(ctx, out, &fresh);
     if (!g) return ctx->status;
-    for (int64_t i = 0; i < out->numel; i++) g[i] += grad_out[i];
+    int64_t n = out->numel;
+    /* One pass: a copy when the gradient is new (the usual case). */
+#pragma omp parallel for simd if (parallel : n > 32768) schedule(static)
+    for (int64_t i = 0; i < n; i++) g[i] = fresh ? grad_out[i] : g[i] + grad_out[i];
     return walk_tape(ctx);
 }
 
