@@ -135,6 +135,16 @@ void sn_zero_grad(sn_tensor *const *params, int n);
 /* Number of nodes recorded on the tape since the last step end. */
 int sn_tape_size(const sn_ctx *ctx);
 
+/* ---- files ------------------------------------------------------------- */
+/* Writes `len` bytes to `path` atomically: "<path>.tmp.<pid>", fflush and
+ * fsync, rename over the target, fsync the directory. On failure the old
+ * file is untouched and the temporary removed. */
+int sn_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+/* Reads a whole file (at most max_len bytes) into a malloc'ed buffer with a
+ * NUL appended (free() it). */
+int sn_read_file(const char *path, size_t max_len, char **data, size_t *len, char *err,
+                 size_t errlen);
+
 /* ---- random numbers: deterministic, seeded, one stream per component ---- */
 typedef struct sn_rng {
     uint64_t s[4];

@@ -111,15 +111,6 @@ int sn_schedule_check(const sn_schedule *s, char *err, size_t errlen);
 double sn_schedule_lr(const sn_schedule *s, int64_t step);
 
 /* ---- files (src/train/checkpoint.c) ------------------------------------- */
-/* Writes `len` bytes to `path` atomically: "<path>.tmp.<pid>", fflush and
- * fsync, rename over the target, fsync the directory. On failure the old
- * file is untouched and the temporary removed. */
-int sn_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
-/* Reads a whole file (at most max_len bytes) into a malloc'ed buffer with a
- * NUL appended (free() it). */
-int sn_read_file(const char *path, size_t max_len, char **data, size_t *len, char *err,
-                 size_t errlen);
-
 /* Saves named tensors as safetensors (F32, little-endian), atomically.
  * `metadata_json`: NULL or a JSON object stored as "__metadata__"; string
  * values are kept, other values are stored as their JSON text (safetensors

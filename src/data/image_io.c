@@ -25,7 +25,7 @@
 #include <jpeglib.h>
 
 #include "segnas/data.h"
-#include "train/atomic.h"
+#include "tensor/atomic.h"
 
 enum { DEFLATE_MAX_RATIO = 1032, PNG_CHUNK_MAX = 64 << 20, PNG_MSG_LEN = 192 };
 

@@ -1,7 +1,6 @@
 /* Genotype JSON: the architecture a search produced, read back by train,
  * stats and eval. Files are untrusted: every field is checked and the
  * message names it. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,35 +160,20 @@ int sn_genotype_write_json(const sn_genotype *g, const char *path, char *err, si
 {
     char *text = sn_genotype_to_json(g);
     if (!text) return fail(err, errlen, SN_ERR_NOMEM, "out of memory writing %s", path);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = f ? (fclose(f) == 0) && ok : 0;
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replaces the terminator: the file ends with a newline */
+    int rc = sn_write_file_atomic(path, text, len + 1, err, errlen);
     free(text);
-    if (!ok || rename(tmp, path)) {
-        int e = errno;
-        remove(tmp);
-        return fail(err, errlen, SN_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    return SN_OK;
+    return rc;
 }
 
 int sn_genotype_read_json(const char *path, sn_genotype *g, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, SN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    char *text = malloc(1 << 20);
-    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    int too_big = !feof(f);
-    fclose(f);
-    if (!text) return fail(err, errlen, SN_ERR_NOMEM, "out of memory reading %s", path);
-    if (too_big) {
-        free(text);
-        return fail(err, errlen, SN_ERR_FORMAT, "%s: larger than 1 MiB, not a genotype", path);
-    }
-    text[n] = '\0';
-    int rc = sn_genotype_from_json(text, path, g, err, errlen);
+    char *text = NULL;
+    size_t len;
+    int rc = sn_read_file(path, 1 << 20, &text, &len, err, errlen);
+    if (rc) return rc;
+    rc = sn_genotype_from_json(text, path, g, err, errlen);
     free(text);
     return rc;
 }

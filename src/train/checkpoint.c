@@ -19,7 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "segnas/train.h"
-#include "train/atomic.h"
+#include "tensor/atomic.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; add byte swapping for this target"
@@ -84,12 +84,12 @@ static int check_names(const char *path, sn_tensor *const *t, int n, char *err, 
 {
     for (int i = 0; i < n; i++) {
         if (!t[i] || !t[i]->name || !t[i]->name[0])
-            return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: tensor %d has no name", path, i);
+            return sn_errf(err, errlen, SN_ERR_ARG, "%s: tensor %d has no name", path, i);
         if (!strcmp(t[i]->name, "__metadata__"))
-            return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: \"__metadata__\" is reserved", path);
+            return sn_errf(err, errlen, SN_ERR_ARG, "%s: \"__metadata__\" is reserved", path);
         for (int j = 0; j < i; j++)
             if (!strcmp(t[i]->name, t[j]->name))
-                return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: two tensors named %s", path, t[i]->name);
+                return sn_errf(err, errlen, SN_ERR_ARG, "%s: two tensors named %s", path, t[i]->name);
     }
     return SN_OK;
 }
@@ -100,7 +100,7 @@ static int put_metadata(sbuf *b, const char *path, const char *json, char *err, 
     cJSON *root = cJSON_Parse(json);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: metadata is not a JSON object", path);
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: metadata is not a JSON object", path);
     }
     sb_str(b, "\"__metadata__\":{");
     int k = 0;
@@ -153,7 +153,7 @@ static int build_header(sbuf *b, const char *path, sn_tensor *const *t, int n, c
     }
     sb_put(b, "}", 1);
     while (!b->oom && (8 + b->len) % 8) sb_put(b, " ", 1);
-    if (b->oom) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for the header", path);
+    if (b->oom) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for the header", path);
     return SN_OK;
 }
 
@@ -161,7 +161,7 @@ int sn_checkpoint_save(const char *path, sn_tensor *const *tensors, int n, const
                        char *err, size_t errlen)
 {
     if (n < 0 || (n > 0 && !tensors))
-        return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
     int rc = check_names(path, tensors, n, err, errlen);
     if (rc) return rc;
     sbuf hdr = {0};
@@ -212,17 +212,17 @@ static int parse_shape(const char *path, const char *name, const cJSON *shape, e
                        uint64_t *bytes, uint64_t data_len, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(shape))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: \"shape\" is not an array", path, name);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: \"shape\" is not an array", path, name);
     uint64_t numel = 1;
     e->ndim = 0;
     for (const cJSON *d = shape->child; d; d = d->next, e->ndim++) {
         double v;
         if (!json_uint(d, &v))
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: bad dimension in \"shape\"", path, name);
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: bad dimension in \"shape\"", path, name);
         if (e->ndim < SN_MAX_DIMS) e->shape[e->ndim] = (int64_t)v;
         /* Any tensor larger than the data is an error: stop before overflow. */
         if (v > 0 && numel > data_len / 4 / (uint64_t)v + 1)
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: shape larger than the file's data",
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: shape larger than the file's data",
                                  path, name);
         numel *= (uint64_t)v;
     }
@@ -236,12 +236,12 @@ static int parse_entry(const char *path, const cJSON *it, entry *e, uint64_t dat
     const char *name = it->string;
     e->name = name;
     if (!cJSON_IsObject(it))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: entry is not an object", path, name);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: entry is not an object", path, name);
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(it, "dtype");
     if (!cJSON_IsString(dtype))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: missing \"dtype\"", path, name);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: missing \"dtype\"", path, name);
     if (strcmp(dtype->valuestring, "F32"))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: dtype %.16s, only F32 is supported",
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s: dtype %.16s, only F32 is supported",
                              path, name, dtype->valuestring);
     uint64_t bytes = 0;
     int rc = parse_shape(path, name, cJSON_GetObjectItemCaseSensitive(it, "shape"), e, &bytes, data_len,
@@ -251,17 +251,17 @@ static int parse_entry(const char *path, const cJSON *it, entry *e, uint64_t dat
     double b, en;
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !json_uint(off->child, &b) ||
         !json_uint(off->child->next, &en))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                              "%s: tensor %s: \"data_offsets\" must be two non-negative integers", path, name);
     e->begin = (uint64_t)b;
     e->end = (uint64_t)en;
     if (e->begin > e->end || e->end > data_len)
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                              "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] outside the %" PRIu64
                              " data bytes",
                              path, name, e->begin, e->end, data_len);
     if (e->end - e->begin != bytes)
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                              "%s: tensor %s: data_offsets span %" PRIu64 " bytes, its shape needs %" PRIu64,
                              path, name, e->end - e->begin, bytes);
     return SN_OK;
@@ -282,15 +282,15 @@ static int check_tiling(const char *path, header *h, char *err, size_t errlen)
     for (int i = 0; i < h->n; i++) {
         const entry *e = &h->e[i];
         if (e->begin < at)
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensors %s and %s overlap", path,
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensors %s and %s overlap", path,
                                  h->e[i - 1].name, e->name);
         if (e->begin > at)
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: gap of %" PRIu64 " bytes before tensor %s",
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: gap of %" PRIu64 " bytes before tensor %s",
                                  path, e->begin - at, e->name);
         at = e->end;
     }
     if (at != h->data_len)
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                              "%s: tensors cover %" PRIu64 " of the %" PRIu64 " data bytes", path, at, h->data_len);
     return SN_OK;
 }
@@ -298,10 +298,10 @@ static int check_tiling(const char *path, header *h, char *err, size_t errlen)
 static int check_metadata(const char *path, const cJSON *meta, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(meta))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: \"__metadata__\" is not an object", path);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"__metadata__\" is not an object", path);
     for (const cJSON *m = meta->child; m; m = m->next)
         if (!cJSON_IsString(m))
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: metadata %s is not a string", path, m->string);
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: metadata %s is not a string", path, m->string);
     return SN_OK;
 }
 
@@ -309,11 +309,11 @@ static int parse_entries(const char *path, header *h, char *err, size_t errlen)
 {
     int count = cJSON_GetArraySize(h->root);
     h->e = calloc((size_t)(count ? count : 1), sizeof *h->e);
-    if (!h->e) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    if (!h->e) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     for (const cJSON *it = h->root->child; it; it = it->next) {
         if (!strcmp(it->string, "__metadata__")) {
             if (h->meta)
-                return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: \"__metadata__\" appears twice", path);
+                return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"__metadata__\" appears twice", path);
             h->meta = it;
             int rc = check_metadata(path, it, err, errlen);
             if (rc) return rc;
@@ -336,12 +336,12 @@ static int by_name(const void *pa, const void *pb)
 static int index_names(const char *path, header *h, char *err, size_t errlen)
 {
     h->by_name = malloc((size_t)(h->n ? h->n : 1) * sizeof *h->by_name);
-    if (!h->by_name) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    if (!h->by_name) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     for (int i = 0; i < h->n; i++) h->by_name[i] = &h->e[i];
     qsort(h->by_name, (size_t)h->n, sizeof *h->by_name, by_name);
     for (int i = 1; i < h->n; i++)
         if (!strcmp(h->by_name[i]->name, h->by_name[i - 1]->name))
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s appears twice", path,
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s appears twice", path,
                                  h->by_name[i]->name);
     return SN_OK;
 }
@@ -351,18 +351,18 @@ static int index_names(const char *path, header *h, char *err, size_t errlen)
 static int parse_json(const char *path, const char *text, size_t len, header *h, char *err, size_t errlen)
 {
     if (memchr(text, '\0', len))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: header contains a NUL byte", path);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: header contains a NUL byte", path);
     const char *end = NULL;
     h->root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!h->root)
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: header is not valid JSON (near byte %td)", path,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: header is not valid JSON (near byte %td)", path,
                              end ? end - text : (ptrdiff_t)0);
     for (const char *p = end; p < text + len; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-            return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: junk after the header JSON at byte %td", path,
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: junk after the header JSON at byte %td", path,
                                  p - text);
     if (!cJSON_IsObject(h->root))
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: header is not a JSON object", path);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: header is not a JSON object", path);
     int rc = parse_entries(path, h, err, errlen);
     return rc ? rc : index_names(path, h, err, errlen);
 }
@@ -371,22 +371,22 @@ static int read_header(FILE *f, const char *path, header *h, char *err, size_t e
 {
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: not a regular file", path);
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: not a regular file", path);
     uint64_t size = (uint64_t)st.st_size;
     unsigned char len8[8];
     if (size < 8 || fread(len8, 1, 8, f) != 8)
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: %" PRIu64 " bytes, too short for a safetensors file",
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: %" PRIu64 " bytes, too short for a safetensors file",
                              path, size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len8[i];
     if (hlen < 2 || hlen > size - 8 || hlen > HEADER_MAX)
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                              "%s: header length %" PRIu64 " does not fit the file size %" PRIu64, path, hlen, size);
     char *text = malloc((size_t)hlen);
-    if (!text) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for the header", path);
+    if (!text) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for the header", path);
     int rc = SN_OK;
     if (fread(text, 1, (size_t)hlen, f) != hlen)
-        rc = sn_train_errf(err, errlen, SN_ERR_IO, "%s: short read of the header", path);
+        rc = sn_errf(err, errlen, SN_ERR_IO, "%s: short read of the header", path);
     h->data_len = size - 8 - hlen;
     h->data_start = (long)(8 + hlen);
     if (!rc) rc = parse_json(path, text, (size_t)hlen, h, err, errlen);
@@ -427,18 +427,18 @@ static int match_all(const char *path, const header *h, sn_tensor *const *t, int
 {
     for (int i = 0; i < n; i++) {
         if (!t[i] || !t[i]->name)
-            return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: requested tensor %d has no name", path, i);
+            return sn_errf(err, errlen, SN_ERR_ARG, "%s: requested tensor %d has no name", path, i);
         match[i] = find_entry(h, t[i]->name);
         if (!match[i]) {
             if (require_all)
-                return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s is missing from the file", path,
+                return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: tensor %s is missing from the file", path,
                                      t[i]->name);
             continue;
         }
         if (!same_shape(match[i], t[i])) {
             char fs[96], ts[96];
             entry_shape_str(match[i], fs, sizeof fs);
-            return sn_train_errf(err, errlen, SN_ERR_SHAPE, "%s: tensor %s has shape %s in the file, expected %s",
+            return sn_errf(err, errlen, SN_ERR_SHAPE, "%s: tensor %s has shape %s in the file, expected %s",
                                  path, t[i]->name, fs, sn_shape_str(t[i], ts, sizeof ts));
         }
     }
@@ -453,7 +453,7 @@ static int fill(FILE *f, const char *path, const header *h, sn_tensor *const *t,
         size_t bytes = (size_t)(match[i]->end - match[i]->begin);
         if (fseeko(f, (off_t)h->data_start + (off_t)match[i]->begin, SEEK_SET) != 0 ||
             fread(t[i]->data, 1, bytes, f) != bytes)
-            return sn_train_errf(err, errlen, SN_ERR_IO, "%s: short read of tensor %s", path, t[i]->name);
+            return sn_errf(err, errlen, SN_ERR_IO, "%s: short read of tensor %s", path, t[i]->name);
     }
     return SN_OK;
 }
@@ -461,7 +461,7 @@ static int fill(FILE *f, const char *path, const header *h, sn_tensor *const *t,
 static int export_metadata(const char *path, const header *h, char **out, char *err, size_t errlen)
 {
     *out = h->meta ? cJSON_PrintUnformatted(h->meta) : strdup("{}");
-    if (!*out) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for the metadata", path);
+    if (!*out) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for the metadata", path);
     return SN_OK;
 }
 
@@ -470,12 +470,12 @@ int sn_checkpoint_load(const char *path, sn_tensor *const *tensors, int n, bool 
 {
     if (metadata_out) *metadata_out = NULL;
     if (n < 0 || (n > 0 && !tensors))
-        return sn_train_errf(err, errlen, SN_ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
     FILE *f = fopen(path, "rb");
-    if (!f) return sn_train_errf(err, errlen, SN_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!f) return sn_errf(err, errlen, SN_ERR_IO, "%s: %s", path, strerror(errno));
     header h = {0};
     const entry **match = calloc((size_t)(n ? n : 1), sizeof *match);
-    int rc = match ? SN_OK : sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    int rc = match ? SN_OK : sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     if (!rc) rc = read_header(f, path, &h, err, errlen);
     if (!rc) rc = match_all(path, &h, tensors, n, require_all, match, err, errlen);
     if (!rc) rc = fill(f, path, &h, tensors, n, match, err, errlen);

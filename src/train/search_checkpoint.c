@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "segnas/train.h"
-#include "train/atomic.h"
+#include "tensor/atomic.h"
 
 #define SIDECAR_FORMAT "segnas-search"
 #define MAX_STATE 65536
@@ -56,7 +56,7 @@ int sn_searcher_save(const sn_searcher *s, const char *path, const char *extra_j
 {
     sn_tensor **t = NULL;
     int n = collect(s, &t);
-    if (n < 0) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "out of memory saving %s", path);
+    if (n < 0) return sn_errf(err, errlen, SN_ERR_NOMEM, "out of memory saving %s", path);
     int rc = sn_checkpoint_save(path, t, n, NULL, err, errlen);
     free(t);
     if (rc) return rc;
@@ -76,7 +76,7 @@ int sn_searcher_save(const sn_searcher *s, const char *path, const char *extra_j
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "out of memory saving %s", path);
+    if (!text) return sn_errf(err, errlen, SN_ERR_NOMEM, "out of memory saving %s", path);
     char side[4096];
     snprintf(side, sizeof side, "%s.json", path);
     rc = sn_write_file_atomic(side, text, strlen(text), err, errlen);
@@ -97,7 +97,7 @@ static int read_sidecar(const char *path, cJSON **root, char *err, size_t errlen
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SIDECAR_FORMAT)) {
         cJSON_Delete(*root);
         *root = NULL;
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: not a segnas search checkpoint sidecar", side);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: not a segnas search checkpoint sidecar", side);
     }
     return SN_OK;
 }
@@ -141,7 +141,7 @@ int sn_searcher_read_config(const char *path, sn_supernet_config *c, sn_search_o
     o->w_weight_decay = num(opt, "weight_decay", 0, 1e3, &bad);
     o->a_lr = num(opt, "arch_lr", 0, 1e3, &bad);
     o->a_weight_decay = num(opt, "arch_weight_decay", 0, 1e3, &bad);
-    if (bad) rc = sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s.json: missing or bad field \"%s\"", path, bad);
+    if (bad) rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s.json: missing or bad field \"%s\"", path, bad);
     if (!rc && extra_json) {
         const cJSON *extra = cJSON_GetObjectItemCaseSensitive(root, "extra");
         *extra_json = extra ? cJSON_PrintUnformatted(extra) : NULL;
@@ -162,10 +162,10 @@ int sn_searcher_load(sn_searcher *s, const char *path, char *err, size_t errlen)
     int64_t ow = (int64_t)num(p, "optim_steps_weights", 0, 1e15, &bad);
     int64_t oa = (int64_t)num(p, "optim_steps_arch", 0, 1e15, &bad);
     cJSON_Delete(root);
-    if (bad) return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s.json: missing or bad field \"%s\"", path, bad);
+    if (bad) return sn_errf(err, errlen, SN_ERR_FORMAT, "%s.json: missing or bad field \"%s\"", path, bad);
     sn_tensor **t = NULL;
     int n = collect(s, &t);
-    if (n < 0) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "out of memory loading %s", path);
+    if (n < 0) return sn_errf(err, errlen, SN_ERR_NOMEM, "out of memory loading %s", path);
     rc = sn_checkpoint_load(path, t, n, true, NULL, err, errlen);
     free(t);
     if (rc) return rc;

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "segnas/train.h"
-#include "train/atomic.h"
+#include "segnas/tensor.h"
+#include "tensor/atomic.h"
 
-int sn_train_errf(char *err, size_t errlen, int status, const char *fmt, ...)
+int sn_errf(char *err, size_t errlen, int status, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -41,14 +41,14 @@ int sn_atomic_begin(sn_atomic_file *a, const char *path, char *err, size_t errle
     a->path = path;
     size_t len = strlen(path) + 32;
     a->tmp = malloc(len);
-    if (!a->tmp) return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    if (!a->tmp) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     snprintf(a->tmp, len, "%s.tmp.%ld", path, (long)getpid());
     int fd = open_tmp(a->tmp);
     if (fd < 0) {
         int e = errno;
         free(a->tmp);
         a->tmp = NULL;
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: cannot create temporary file: %s", path,
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: cannot create temporary file: %s", path,
                              strerror(e));
     }
     a->f = fdopen(fd, "wb");
@@ -56,7 +56,7 @@ int sn_atomic_begin(sn_atomic_file *a, const char *path, char *err, size_t errle
         int e = errno;
         close(fd);
         sn_atomic_abort(a);
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: %s", path, strerror(e));
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: %s", path, strerror(e));
     }
     return SN_OK;
 }
@@ -75,7 +75,7 @@ int sn_atomic_write(sn_atomic_file *a, const void *data, size_t len, char *err, 
     if (len && fwrite(data, 1, len, a->f) != len) {
         int e = errno;
         sn_atomic_abort(a);
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: write failed: %s", a->path, strerror(e));
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: write failed: %s", a->path, strerror(e));
     }
     return SN_OK;
 }
@@ -104,18 +104,18 @@ int sn_atomic_commit(sn_atomic_file *a, char *err, size_t errlen)
     if (fclose(f) != 0 && !bad) bad = 1, e = errno;
     if (bad) {
         sn_atomic_abort(a);
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: write failed: %s", a->path, strerror(e));
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: write failed: %s", a->path, strerror(e));
     }
     if (rename(a->tmp, a->path) != 0) {
         e = errno;
         sn_atomic_abort(a);
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: cannot replace the file: %s", a->path,
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: cannot replace the file: %s", a->path,
                              strerror(e));
     }
     free(a->tmp);
     a->tmp = NULL;
     if ((e = sync_dir(a->path)) != 0)
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: written, but syncing its directory failed: %s",
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: written, but syncing its directory failed: %s",
                              a->path, strerror(e));
     return SN_OK;
 }
@@ -134,28 +134,28 @@ int sn_read_file(const char *path, size_t max_len, char **data, size_t *len, cha
     *data = NULL;
     if (len) *len = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return sn_train_errf(err, errlen, SN_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!f) return sn_errf(err, errlen, SN_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: not a regular file", path);
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: not a regular file", path);
     }
     if ((uintmax_t)st.st_size > max_len) {
         fclose(f);
-        return sn_train_errf(err, errlen, SN_ERR_FORMAT, "%s: %jd bytes, more than the %zu allowed", path,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: %jd bytes, more than the %zu allowed", path,
                              (intmax_t)st.st_size, max_len);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
-        return sn_train_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, n);
+        return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, n);
     }
     size_t got = fread(buf, 1, n, f);
     fclose(f);
     if (got != n) {
         free(buf);
-        return sn_train_errf(err, errlen, SN_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
     }
     buf[n] = '\0';
     *data = buf;

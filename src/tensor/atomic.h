@@ -1,7 +1,7 @@
-/* Streaming atomic file writer shared by the files of src/train: data goes
+/* Streaming atomic file writer (checkpoints, genotypes, PNGs): data goes
  * to "<path>.tmp.<pid>" and replaces `path` only when all of it is on disk. */
-#ifndef SEGNAS_TRAIN_ATOMIC_H
-#define SEGNAS_TRAIN_ATOMIC_H
+#ifndef SEGNAS_TENSOR_ATOMIC_H
+#define SEGNAS_TENSOR_ATOMIC_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@ int sn_atomic_commit(sn_atomic_file *a, char *err, size_t errlen);
 void sn_atomic_abort(sn_atomic_file *a);
 
 /* snprintf into err when err is not NULL; returns status. */
-int sn_train_errf(char *err, size_t errlen, int status, const char *fmt, ...)
+int sn_errf(char *err, size_t errlen, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #endif
