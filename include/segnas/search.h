@@ -121,6 +121,7 @@ typedef struct sn_supernet_config {
     int stem_channels;     /* stem: 3x3 s2 -> C, 3x3 -> C, 3x3 s2 -> 2C; default 64 */
     int aspp_channels;     /* ASPP branch width; 0 = the level's width */
     bool affine;           /* learnable BN scale/shift in the cells (default false, as DARTS) */
+    bool recompute;        /* keep only cell outputs; recompute cells in backward (sn_recompute) */
 } sn_supernet_config;
 
 void sn_supernet_config_default(sn_supernet_config *c);

@@ -135,6 +135,21 @@ void sn_zero_grad(sn_tensor *const *params, int n);
 /* Number of nodes recorded on the tape since the last step end. */
 int sn_tape_size(const sn_ctx *ctx);
 
+/* ---- recomputation (gradient checkpointing) ------------------------------
+ * sn_recompute(fn) runs a segment of the network, keeping only its output:
+ * its intermediate activations live in a scratch arena that is reset at
+ * once. The backward runs the segment again with the tape on (still in the
+ * scratch arena) and backpropagates through it. Memory: one segment's
+ * activations instead of all of them; cost: one more forward. fn must be
+ * deterministic (no random draws) and may use parameters that are not
+ * among `inputs`; `user` must stay valid until the backward. Segments do
+ * not nest (an inner one runs as plain code). */
+typedef sn_tensor *(*sn_segment_fn)(sn_ctx *ctx, void *user, sn_tensor *const *inputs, int n_inputs);
+sn_tensor *sn_recompute(sn_ctx *ctx, sn_segment_fn fn, void *user, sn_tensor *const *inputs, int n_inputs);
+/* True while a segment runs again for its backward: ops with side effects
+ * (batch-norm running statistics) must skip them. */
+bool sn_recomputing(const sn_ctx *ctx);
+
 /* ---- files ------------------------------------------------------------- */
 /* Writes `len` bytes to `path` atomically: "<path>.tmp.<pid>", fflush and
  * fsync, rename over the target, fsync the directory. On failure the old

@@ -35,6 +35,7 @@ static double peak_rss_mib(void)
 static int search_step(int argc, char **argv)
 {
     int crop = 64, layers = 12, F = 8, blocks = 5, batch = 2, threads = 2, reps = 5, classes = 19;
+    const char *recompute = "auto";
     const arg_spec specs[] = {
         {"crop", ARG_INT, &crop, "square input size"},
         {"layers", ARG_INT, &layers, "L"},
@@ -45,6 +46,7 @@ static int search_step(int argc, char **argv)
         {"classes", ARG_INT, &classes, "output classes"},
         {"threads", ARG_INT, &threads, "compute threads"},
         {"reps", ARG_INT, &reps, "timed steps of each kind (after one warm-up)"},
+        {"recompute", ARG_STRING, &recompute, "recompute cells in backward: on, off, auto (on over 160 px)"},
     };
     int rc = args_parse("segnas bench search-step [options]", specs, ARG_COUNT(specs), argc, argv, NULL, NULL, 0);
     if (rc) return rc == ARGS_HELP ? 0 : 2;
@@ -57,6 +59,7 @@ static int search_step(int argc, char **argv)
     sn_supernet_config cfg;
     sn_supernet_config_default(&cfg);
     cfg.n_layers = layers, cfg.filter_multiplier = F, cfg.n_blocks = blocks, cfg.n_classes = classes;
+    cfg.recompute = !strcmp(recompute, "on") || (strcmp(recompute, "off") && crop > 160);
     sn_search_options opt;
     sn_search_options_default(&opt);
     opt.steps_per_epoch = 1000;
@@ -85,9 +88,9 @@ static int search_step(int argc, char **argv)
     if (rc) fprintf(stderr, "segnas: %s\n", sn_ctx_error(ctx));
     else
         printf("search step: crop %d, L=%d, F=%d, B=%d, batch %d, %d threads: weight step %.3f s, arch step %.3f s "
-               "(median of %d), peak RSS %.0f MiB, %lld weights\n",
+               "(median of %d), peak RSS %.0f MiB, %lld weights%s\n",
                crop, layers, F, blocks, batch, threads, median(tw + 1, reps), median(ta + 1, reps), reps,
-               peak_rss_mib(), (long long)sn_param_set_numel(&s.net.weights));
+               peak_rss_mib(), (long long)sn_param_set_numel(&s.net.weights), cfg.recompute ? ", cells recomputed" : "");
     free(images), free(labels), free(tw), free(ta);
     sn_searcher_free(&s);
     sn_ctx_destroy(ctx);

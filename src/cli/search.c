@@ -25,6 +25,7 @@ typedef struct search_flags {
     double lr, lr_min, momentum, wd, arch_lr, arch_wd;
     double scale_min, scale_max; /* 0 = the data's default */
     bool resume, space_size, affine;
+    const char *recompute; /* "auto", "on", "off" */
 } search_flags;
 
 static void flags_default(search_flags *f)
@@ -36,6 +37,7 @@ static void flags_default(search_flags *f)
     memset(f, 0, sizeof *f);
     cli_data_flags_default(&f->data);
     f->run_dir = "run/search";
+    f->recompute = "auto";
     f->layers = c.n_layers, f->levels = c.n_levels, f->blocks = c.n_blocks;
     f->filter_multiplier = c.filter_multiplier, f->stem_channels = c.stem_channels;
     f->epochs = o.epochs, f->arch_start = o.arch_start_epoch;
@@ -60,6 +62,8 @@ static int parse_flags(search_flags *f, int argc, char **argv)
         {"filter-multiplier", ARG_INT, &f->filter_multiplier, "F: level s has B*F*2^s channels"},
         {"stem-channels", ARG_INT, &f->stem_channels, "stem widths C, C, 2C"},
         {"affine", ARG_BOOL, &f->affine, "learnable batch-norm scale/shift inside cells"},
+        {"recompute", ARG_STRING, &f->recompute,
+         "recompute cells in backward to save memory: on, off, auto (on for crops over 160)"},
         {"epochs", ARG_INT, &f->epochs, "search epochs"},
         {"arch-start", ARG_INT, &f->arch_start, "first epoch with architecture updates (-1 = epochs/2)"},
         {"steps-per-epoch", ARG_INT64, &f->steps_per_epoch, "weight steps per epoch (0 = one pass over trainA)"},
@@ -98,6 +102,10 @@ static int parse_flags(search_flags *f, int argc, char **argv)
                     (long long)ranges[i].lo, (long long)ranges[i].hi);
             return ARGS_BAD;
         }
+    if (strcmp(f->recompute, "auto") && strcmp(f->recompute, "on") && strcmp(f->recompute, "off")) {
+        fprintf(stderr, "segnas: --recompute %s: expected on, off or auto\n", f->recompute);
+        return ARGS_BAD;
+    }
     if (f->scale_min < 0 || f->scale_max < f->scale_min || f->scale_max > 8) {
         fprintf(stderr, "segnas: --scale-min %g --scale-max %g: need 0 <= min <= max <= 8\n", f->scale_min, f->scale_max);
         return ARGS_BAD;
@@ -419,6 +427,8 @@ int cmd_search(int argc, char **argv)
             int64_t per_epoch = sn_loader_batches_per_epoch(r.loader_a);
             opt.steps_per_epoch = r.flags.steps_per_epoch ? r.flags.steps_per_epoch : per_epoch;
         }
+        int crop = r.flags.crop ? r.flags.crop : (r.flags.data.root ? 321 : r.flags.data.synth_size);
+        cfg.recompute = !strcmp(r.flags.recompute, "on") || (!strcmp(r.flags.recompute, "auto") && crop > 160);
         if (cfg.n_classes != r.train->n_classes) {
             fprintf(stderr, "segnas: the checkpoint has %d classes, the data %d\n", cfg.n_classes, r.train->n_classes);
             rc = 1;

@@ -102,7 +102,8 @@ sn_tensor *sn_batch_norm(sn_ctx *ctx, sn_tensor *x, sn_tensor *gamma, sn_tensor 
     if (sn_dnnl_bn_forward(ctx, &s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var,
                            y->data))
         return NULL;
-    if (training && running_mean)
+    /* A recomputed segment (sn_recompute) already updated them once. */
+    if (training && running_mean && !sn_recomputing(ctx))
         update_running(running_mean->data, running_var->data, mean, var, c, s.n * s.h * s.w, momentum);
     if (!sn_needs_grad(ctx, in, 3)) return y;
     sn_node *node = sn_record(ctx, &bn_op, y, in, 3, sizeof(bn_saved));

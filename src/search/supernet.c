@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "segnas/search.h"
+#include "tensor/internal.h"
 
 void sn_supernet_config_default(sn_supernet_config *c)
 {
@@ -232,6 +233,33 @@ static sn_tensor *search_cell_forward(sn_ctx *ctx, const sn_supernet *net, const
     return sn_concat(ctx, n_blocks, states + 2);
 }
 
+typedef struct cell_call {
+    const sn_supernet *net;
+    const sn_search_cell *cell;
+    bool training;
+} cell_call;
+
+static sn_tensor *cell_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
+{
+    (void)n;
+    const cell_call *c = user;
+    return search_cell_forward(ctx, c->net, c->cell, in[0], in[1], c->training);
+}
+
+/* With cfg.recompute, a cell keeps only its output until the backward pass
+ * runs it again: the supernet's memory becomes that of its cell outputs
+ * plus one cell (the 321x321 search fits in memory this way). */
+static sn_tensor *cell_forward(sn_ctx *ctx, const sn_supernet *net, const sn_search_cell *cell, sn_tensor *prev_prev,
+                               sn_tensor *prev, bool training)
+{
+    if (!net->cfg.recompute) return search_cell_forward(ctx, net, cell, prev_prev, prev, training);
+    cell_call *call = sn_step_alloc(ctx, sizeof *call);
+    if (!call) return NULL;
+    *call = (cell_call){net, cell, training};
+    sn_tensor *in[2] = {prev_prev, prev};
+    return sn_recompute(ctx, cell_segment, call, in, 2);
+}
+
 static sn_tensor *transition_forward(sn_ctx *ctx, const sn_trellis_node *node, int d, sn_tensor *src,
                                      const int64_t size[2], bool training)
 {
@@ -276,7 +304,7 @@ static sn_tensor *node_forward(sn_ctx *ctx, const sn_supernet *net, int layer, i
         int src = level - d + 1;
         sn_tensor *h_prev = layer == 0 ? stem_out : prev->h[src];
         sn_tensor *p = transition_forward(ctx, node, d, h_prev, size, training);
-        outs[n] = search_cell_forward(ctx, net, &node->cell[d], prev_prev, p, training);
+        outs[n] = cell_forward(ctx, net, &node->cell[d], prev_prev, p, training);
         if (layer == 0) return outs[0]; /* a single input, weight one */
         coef[n] = prev->probs[src];
         index[n] = d - prev->d_first[src];

@@ -45,6 +45,13 @@ sn_node *sn_record(sn_ctx *ctx, const sn_op_info *op, sn_tensor *out, sn_tensor 
                    int n_in, size_t saved_bytes)
 {
     if (!sn_needs_grad(ctx, in, n_in)) return NULL;
+    return sn_record_always(ctx, op, out, in, n_in, saved_bytes);
+}
+
+sn_node *sn_record_always(sn_ctx *ctx, const sn_op_info *op, sn_tensor *out, sn_tensor *const *in, int n_in,
+                          size_t saved_bytes)
+{
+    if (!ctx->grad_enabled) return NULL;
     sn_node *node = sn_step_alloc(ctx, sizeof *node);
     sn_tensor **ins = node ? sn_step_alloc(ctx, (size_t)(n_in ? n_in : 1) * sizeof *ins) : NULL;
     void *saved = (ins && saved_bytes) ? sn_step_calloc(ctx, saved_bytes) : NULL;
@@ -59,9 +66,9 @@ sn_node *sn_record(sn_ctx *ctx, const sn_op_info *op, sn_tensor *out, sn_tensor 
 
 int sn_tape_size(const sn_ctx *ctx) { return ctx->tape_len; }
 
-static int walk_tape(sn_ctx *ctx)
+int sn_walk_tape_from(sn_ctx *ctx, int from)
 {
-    for (int i = ctx->tape_len - 1; i >= 0; i--) {
+    for (int i = ctx->tape_len - 1; i >= from; i--) {
         sn_node *node = ctx->tape[i];
         if (!node->out->grad) continue; /* no gradient reached this node */
         int rc = node->op->backward(ctx, node);
@@ -81,7 +88,7 @@ int sn_backward_from(sn_ctx *ctx, sn_tensor *out, const float *grad_out)
     /* One pass: a copy when the gradient is new (the usual case). */
 #pragma omp parallel for simd if (parallel : n > 32768) schedule(static)
     for (int64_t i = 0; i < n; i++) g[i] = fresh ? grad_out[i] : g[i] + grad_out[i];
-    return walk_tape(ctx);
+    return sn_walk_tape_from(ctx, 0);
 }
 
 int sn_backward(sn_ctx *ctx, sn_tensor *loss)

@@ -51,6 +51,7 @@ void sn_ctx_destroy(sn_ctx *ctx)
     if (ctx->backend && ctx->backend_destroy) ctx->backend_destroy(ctx->backend);
     sn_arena_destroy(ctx->step);
     sn_arena_destroy(ctx->params);
+    sn_arena_destroy(ctx->scratch);
     free(ctx->tape);
     free(ctx);
 }

@@ -8,6 +8,9 @@
 struct sn_ctx {
     sn_arena *step;   /* activations, gradients, tape nodes: reset each step */
     sn_arena *params; /* parameters, their gradients, optimiser state */
+    sn_arena *scratch; /* a recomputed segment's activations (src/tensor/recompute.c) */
+    bool in_segment;   /* running a segment's function */
+    bool recomputing;  /* ... again, for its backward */
     sn_node **tape;   /* grows, never shrinks: no malloc once warm */
     int tape_len, tape_cap;
     bool grad_enabled;

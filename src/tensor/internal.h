@@ -43,6 +43,15 @@ bool sn_needs_grad(const sn_ctx *ctx, sn_tensor *const *in, int n_in);
 sn_node *sn_record(sn_ctx *ctx, const sn_op_info *op, sn_tensor *out,
                    sn_tensor *const *in, int n_in, size_t saved_bytes);
 
+/* sn_record without the requires-grad test: the node is recorded whenever
+ * gradients are enabled (for ops whose output depends on parameters that
+ * are not among their inputs). */
+sn_node *sn_record_always(sn_ctx *ctx, const sn_op_info *op, sn_tensor *out, sn_tensor *const *in, int n_in,
+                          size_t saved_bytes);
+
+/* Walks tape nodes [from, ctx's tape end) in reverse (src/tensor/autograd.c). */
+int sn_walk_tape_from(sn_ctx *ctx, int from);
+
 /* Builder helper: true when any of the n inputs is NULL (an earlier failure)
  * or the context already failed. Non-optional inputs only. */
 bool sn_any_null(const sn_ctx *ctx, sn_tensor *const *in, int n);
