@@ -105,6 +105,23 @@ sn_tensor *sn_drop_path(sn_ctx *ctx, sn_tensor *x, float keep_prob, sn_rng *rng)
  * to print; "" if none. */
 const char *sn_impl_name(sn_ctx *ctx, const char *op);
 
+/* ---- ops of the context and graph heads (helper "heads", issue 6) ---------- */
+/* Adaptive average pooling {N,H,W,C} -> {N,out_h,out_w,C}: output cell i
+ * averages rows [floor(i H/out_h), ceil((i+1) H/out_h)), likewise columns
+ * (PyTorch's AdaptiveAvgPool2d; PSPNet's pyramid bins). 1 <= out <= in. */
+sn_tensor *sn_adaptive_avg_pool2d(sn_ctx *ctx, sn_tensor *x, int64_t out_h, int64_t out_w);
+/* Gaussian soft-assignment logits (GCU, Li & Gupta 2018, Eq. 1): x {...,C},
+ * centres and sigma {K,C} -> {...,K} with
+ * logit_ik = -1/2 sum_c ((x_ic - centres_kc) / sigma_kc)^2.
+ * A softmax over the last axis gives the assignment q. */
+sn_tensor *sn_gaussian_logits(sn_ctx *ctx, sn_tensor *x, sn_tensor *centres, sn_tensor *sigma);
+/* Mean scaled residual per centre (GCU Eq. 2; NetVLAD with sigma = 1):
+ * x {B,P,C}, q {B,P,K} (positive mass per centre), centres/sigma {K,C} ->
+ * z {B,K,C}, z'_k = sum_i q_ik (x_i - w_k) / sigma_k / sum_i q_ik, and
+ * z_k = z'_k / ||z'_k|| when normalize. */
+sn_tensor *sn_soft_residual_mean(sn_ctx *ctx, sn_tensor *x, sn_tensor *q, sn_tensor *centres, sn_tensor *sigma,
+                                 bool normalize);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,5 +67,15 @@ void ref_batch_norm_eval(const double *x, const double *gamma, const double *bet
 void ref_resize_bilinear(const double *x, double *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t oh,
                          int64_t ow, bool align_corners);
 
+/* Head ops (helper "heads"): PyTorch AdaptiveAvgPool2d on NHWC; GCU's
+ * Gaussian logits over rows {rows,c} against {k,c} centres and scales; the
+ * (normalised) mean residual z {b,k,c} of x {b,p,c} under q {b,p,k}. */
+void ref_adaptive_avg_pool2d(const double *x, double *y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t oh,
+                             int64_t ow);
+void ref_gaussian_logits(const double *x, const double *centres, const double *sigma, double *y, int64_t rows,
+                         int64_t k, int64_t c);
+void ref_soft_residual_mean(const double *x, const double *q, const double *centres, const double *sigma,
+                            double *z, int64_t b, int64_t p, int64_t k, int64_t c, bool normalize);
+
 /* Helpers append their declarations above this line. */
 #endif
