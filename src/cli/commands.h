@@ -10,6 +10,8 @@ int cmd_data(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* `segnas stats` (src/cli/stats.c): params and Multi-Adds of a discrete network. */
+int cmd_stats(int argc, char **argv);
 /* `segnas data synth` (src/cli/data_synth.c), dispatched by cmd_data. */
 int cmd_data_synth(int argc, char **argv);
 

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "measurements: search-step (seconds per supernet step, peak memory)"},
     {"decode", cmd_decode, "search checkpoint -> genotype JSON + SVG (top-2 cell, Viterbi path)"},
     {"search", cmd_search, "Auto-DeepLab hierarchical search (supernet, bi-level optimisation)"},
+    {"stats", cmd_stats, "params and Multi-Adds of a network (autodeeplab or a genotype JSON), per part"},
 };
 
 static void usage(FILE *f)
