@@ -77,18 +77,18 @@ int sn_ade20k_open(sn_dataset **out, const char *root, const char *split, char *
     char *ann_dir = base ? sn_pathf("%s/annotations/%s", base, sub) : NULL;
     sn_name_list rel = {0}, images = {0}, labels = {0};
     ade_meta *meta = calloc(1, sizeof *meta);
-    int rc = probe && img_dir && ann_dir && meta ? SN_OK : sn_data_errf(err, errlen, SN_ERR_NOMEM, "ade20k: out of memory");
+    int rc = probe && img_dir && ann_dir && meta ? SN_OK : sn_errf(err, errlen, SN_ERR_NOMEM, "ade20k: out of memory");
     if (!rc && !sn_is_dir(img_dir))
-        rc = sn_data_errf(err, errlen, SN_ERR_IO,
+        rc = sn_errf(err, errlen, SN_ERR_IO,
                           "ade20k: no folder %s (expected [<root>/]ADEChallengeData2016/images/{training,validation})",
                           img_dir);
     if (!rc) rc = sn_list_files(img_dir, image_suffix, 0, &rel, err, errlen);
-    if (!rc && rel.n == 0) rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "ade20k: split '%s' is empty: no *.jpg in %s", split, img_dir);
+    if (!rc && rel.n == 0) rc = sn_errf(err, errlen, SN_ERR_FORMAT, "ade20k: split '%s' is empty: no *.jpg in %s", split, img_dir);
     for (int64_t i = 0; !rc && i < rel.n; i++) {
         const char *r = rel.items[i];
         if (sn_name_list_take(&images, sn_pathf("%s/%s", img_dir, r)) ||
             sn_name_list_take(&labels, sn_pathf("%s/%.*s.png", ann_dir, (int)strlen(r) - 4, r)))
-            rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "ade20k: out of memory");
+            rc = sn_errf(err, errlen, SN_ERR_NOMEM, "ade20k: out of memory");
     }
     free(probe), free(base), free(img_dir), free(ann_dir);
     sn_name_list_free(&rel);

@@ -64,7 +64,7 @@ static int pair_labels(const char *gt_dir, const sn_name_list *rel, sn_name_list
         use_lut[i] = !have_train_ids;
         int rc = sn_name_list_take(labels, have_train_ids ? train_ids : ids);
         free(have_train_ids ? ids : train_ids);
-        if (rc) return sn_data_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
+        if (rc) return sn_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
     }
     return SN_OK;
 }
@@ -75,19 +75,19 @@ int sn_cityscapes_open(sn_dataset **out, const char *root, const char *split, ch
     sn_name_list rel = {0}, images = {0}, labels = {0};
     uint8_t *use_lut = NULL;
     int rc = SN_OK;
-    if (!img_dir || !gt_dir) rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
+    if (!img_dir || !gt_dir) rc = sn_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
     else if (!sn_is_dir(img_dir))
-        rc = sn_data_errf(err, errlen, SN_ERR_IO,
+        rc = sn_errf(err, errlen, SN_ERR_IO,
                           "cityscapes: no folder %s (expected <root>/leftImg8bit/<split>/<city>/*_leftImg8bit.png)",
                           img_dir);
     if (!rc) rc = sn_list_files(img_dir, image_suffix, 1, &rel, err, errlen);
     if (!rc && rel.n == 0)
-        rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "cityscapes: split '%s' is empty: no *_leftImg8bit.png under %s",
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "cityscapes: split '%s' is empty: no *_leftImg8bit.png under %s",
                           split, img_dir);
-    if (!rc && !(use_lut = calloc((size_t)rel.n, 1))) rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
+    if (!rc && !(use_lut = calloc((size_t)rel.n, 1))) rc = sn_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
     for (int64_t i = 0; !rc && i < rel.n; i++)
         if (sn_name_list_take(&images, sn_pathf("%s/%s", img_dir, rel.items[i])))
-            rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
+            rc = sn_errf(err, errlen, SN_ERR_NOMEM, "cityscapes: out of memory");
     if (!rc) rc = pair_labels(gt_dir, &rel, &labels, use_lut, err, errlen);
     sn_name_list_free(&rel);
     free(img_dir), free(gt_dir);

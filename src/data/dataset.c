@@ -33,16 +33,16 @@ int sn_dataset_open(sn_dataset **out, sn_data_format format, const char *root, c
         return sn_synth_dataset_open(out, &c, split, err, errlen);
     }
     const char *name = sn_data_format_name(format);
-    if (!root || !root[0]) return sn_data_errf(err, errlen, SN_ERR_ARG, "%s: no root folder given", name);
+    if (!root || !root[0]) return sn_errf(err, errlen, SN_ERR_ARG, "%s: no root folder given", name);
     int rc = sn_check_split_name(name, split, err, errlen);
     if (rc) return rc;
-    if (!sn_is_dir(root)) return sn_data_errf(err, errlen, SN_ERR_IO, "%s: root folder %s does not exist", name, root);
+    if (!sn_is_dir(root)) return sn_errf(err, errlen, SN_ERR_IO, "%s: root folder %s does not exist", name, root);
     switch (format) {
     case SN_DATA_CITYSCAPES: return sn_cityscapes_open(out, root, split, err, errlen);
     case SN_DATA_VOC: return sn_voc_open(out, root, split, err, errlen);
     case SN_DATA_ADE20K: return sn_ade20k_open(out, root, split, err, errlen);
     case SN_DATA_FOLDER: return sn_folder_open(out, root, split, err, errlen);
-    default: return sn_data_errf(err, errlen, SN_ERR_ARG, "unknown data format %d", (int)format);
+    default: return sn_errf(err, errlen, SN_ERR_ARG, "unknown data format %d", (int)format);
     }
 }
 

@@ -48,7 +48,7 @@ int sn_check_split_name(const char *format, const char *split, char *err, size_t
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     }
     if (!ok)
-        return sn_data_errf(err, errlen, SN_ERR_ARG, "%s: bad split name '%s' (letters, digits, '_' and '-' only)",
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: bad split name '%s' (letters, digits, '_' and '-' only)",
                             format, split ? split : "(none)");
     return SN_OK;
 }
@@ -80,11 +80,11 @@ static int walk(const char *root, const char *rel, const char *const *suffixes, 
                 char *err, size_t errlen)
 {
     char *dir = rel ? sn_pathf("%s/%s", root, rel) : strdup(root);
-    if (!dir) return sn_data_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", root);
+    if (!dir) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", root);
     DIR *d = opendir(dir);
     if (!d) {
         int e = errno;
-        int rc = sn_data_errf(err, errlen, SN_ERR_IO, "cannot open folder %s: %s", dir,
+        int rc = sn_errf(err, errlen, SN_ERR_IO, "cannot open folder %s: %s", dir,
                               e == ENOENT ? "no such folder" : e == ENOTDIR ? "not a folder" : "permission or I/O error");
         free(dir);
         return rc;
@@ -97,14 +97,14 @@ static int walk(const char *root, const char *rel, const char *const *suffixes, 
         char *sub = NULL;
         if ((kind == 'd' && depth > 0) || (kind == 'f' && has_suffix(e->d_name, suffixes))) {
             sub = rel ? sn_pathf("%s/%s", rel, e->d_name) : strdup(e->d_name);
-            if (!sub) rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", dir);
+            if (!sub) rc = sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", dir);
         }
         if (!sub) continue;
         if (kind == 'd') {
             rc = walk(root, sub, suffixes, depth - 1, out, err, errlen);
             free(sub);
         } else if (sn_name_list_take(out, sub)) {
-            rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", dir);
+            rc = sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", dir);
         }
     }
     closedir(d);

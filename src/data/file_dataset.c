@@ -21,7 +21,7 @@ static int check_label(const file_ds *f, int64_t i, const sn_image *img, sn_imag
 {
     const char *ip = f->images.items[i], *lp = f->labels.items[i];
     if (label->w != img->w || label->h != img->h)
-        return sn_data_errf(err, errlen, SN_ERR_SHAPE, "label %s is %dx%d but image %s is %dx%d", lp, label->w,
+        return sn_errf(err, errlen, SN_ERR_SHAPE, "label %s is %dx%d but image %s is %dx%d", lp, label->w,
                             label->h, ip, img->w, img->h);
     const uint8_t *lut = f->use_lut && !f->use_lut[i] ? NULL : f->spec.lut;
     int n_classes = f->spec.n_classes;
@@ -32,11 +32,11 @@ static int check_label(const file_ds *f, int64_t i, const sn_image *img, sn_imag
         if (v >= n_classes && v != 255) {
             int x = (int)(k % (size_t)label->w), y = (int)(k / (size_t)label->w);
             if (lut)
-                return sn_data_errf(err, errlen, SN_ERR_FORMAT,
+                return sn_errf(err, errlen, SN_ERR_FORMAT,
                                     "%s: label value %d (class %d after mapping) at pixel (x=%d, y=%d) is not a class "
                                     "(0..%d) or 255",
                                     lp, d[k], v, x, y, n_classes - 1);
-            return sn_data_errf(err, errlen, SN_ERR_FORMAT,
+            return sn_errf(err, errlen, SN_ERR_FORMAT,
                                 "%s: label value %d at pixel (x=%d, y=%d) is not a class (0..%d) or 255", lp, v, x, y,
                                 n_classes - 1);
         }
@@ -49,7 +49,7 @@ static int file_load(const sn_dataset *ds, int64_t i, sn_image *img, sn_image *l
 {
     const file_ds *f = ds->impl;
     if (i < 0 || i >= ds->count)
-        return sn_data_errf(err, errlen, SN_ERR_ARG, "%s: sample %lld out of range 0..%lld",
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: sample %lld out of range 0..%lld",
                             sn_data_format_name(ds->format), (long long)i, (long long)ds->count - 1);
     int rc = sn_image_read_rgb(f->images.items[i], img, err, errlen);
     if (rc || !label) return rc;
@@ -86,9 +86,9 @@ int sn_file_dataset_create(sn_dataset **out, const sn_reader_spec *spec, sn_name
     sn_dataset *ds = calloc(1, sizeof *ds);
     file_ds *f = calloc(1, sizeof *f);
     int rc = SN_OK;
-    if (!ds || !f) rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", sn_data_format_name(spec->format));
+    if (!ds || !f) rc = sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", sn_data_format_name(spec->format));
     else if (images->n < 1 || images->n != labels->n)
-        rc = sn_data_errf(err, errlen, SN_ERR_ARG, "%s: %lld images but %lld labels", sn_data_format_name(spec->format),
+        rc = sn_errf(err, errlen, SN_ERR_ARG, "%s: %lld images but %lld labels", sn_data_format_name(spec->format),
                           (long long)images->n, (long long)labels->n);
     if (rc) {
         free(ds), free(f), free(use_lut);

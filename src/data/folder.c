@@ -59,12 +59,12 @@ static int cmp_stem(const void *pa, const void *pb)
 static int index_stems(const char *dir, const sn_name_list *files, stem_entry **out, char *err, size_t errlen)
 {
     stem_entry *e = malloc((size_t)(files->n ? files->n : 1) * sizeof *e);
-    if (!e) return sn_data_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
+    if (!e) return sn_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
     for (int64_t i = 0; i < files->n; i++) e[i] = (stem_entry){files->items[i], stem_len(files->items[i])};
     qsort(e, (size_t)files->n, sizeof *e, cmp_stem);
     for (int64_t i = 0; i + 1 < files->n; i++)
         if (!cmp_stem(&e[i], &e[i + 1])) {
-            int rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "folder: %s/%s and %s/%s have the same stem", dir,
+            int rc = sn_errf(err, errlen, SN_ERR_FORMAT, "folder: %s/%s and %s/%s have the same stem", dir,
                                   e[i].file, dir, e[i + 1].file);
             free(e);
             return rc;
@@ -85,22 +85,22 @@ static int split_files(const char *root, const char *split, const sn_name_list *
                        sn_name_list *chosen, char *err, size_t errlen)
 {
     char *list = sn_pathf("%s/%s.txt", root, split);
-    if (!list) return sn_data_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
+    if (!list) return sn_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
     int rc = SN_OK;
     if (!sn_is_file(list)) {
         for (int64_t i = 0; !rc && i < files->n; i++)
-            if (sn_name_list_push(chosen, files->items[i], -1)) rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
+            if (sn_name_list_push(chosen, files->items[i], -1)) rc = sn_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
     } else {
         sn_name_list stems = {0};
         rc = read_names(list, false, &stems, err, errlen);
-        if (!rc && stems.n == 0) rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "folder: split list %s is empty", list);
+        if (!rc && stems.n == 0) rc = sn_errf(err, errlen, SN_ERR_FORMAT, "folder: split list %s is empty", list);
         for (int64_t i = 0; !rc && i < stems.n; i++) {
             const char *f = find_stem(index, files->n, stems.items[i]);
             if (!f)
-                rc = sn_data_errf(err, errlen, SN_ERR_IO, "folder: %s names '%s' but %s/images has no %s.png/.jpg/.jpeg",
+                rc = sn_errf(err, errlen, SN_ERR_IO, "folder: %s names '%s' but %s/images has no %s.png/.jpg/.jpeg",
                                   list, stems.items[i], root, stems.items[i]);
             else if (sn_name_list_push(chosen, f, -1))
-                rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
+                rc = sn_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
         }
         sn_name_list_free(&stems);
     }
@@ -115,7 +115,7 @@ static int pair_files(const char *root, const sn_name_list *chosen, sn_name_list
         const char *f = chosen->items[i];
         if (sn_name_list_take(images, sn_pathf("%s/images/%s", root, f)) ||
             sn_name_list_take(labels, sn_pathf("%s/masks/%.*s.png", root, (int)stem_len(f), f)))
-            return sn_data_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
+            return sn_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
     }
     return SN_OK;
 }
@@ -126,17 +126,17 @@ int sn_folder_open(sn_dataset **out, const char *root, const char *split, char *
     sn_name_list files = {0}, chosen = {0}, images = {0}, labels = {0};
     stem_entry *index = NULL;
     folder_meta *meta = calloc(1, sizeof *meta);
-    int rc = img_dir && classes && meta ? SN_OK : sn_data_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
+    int rc = img_dir && classes && meta ? SN_OK : sn_errf(err, errlen, SN_ERR_NOMEM, "folder: out of memory");
     if (!rc && !sn_is_dir(img_dir))
-        rc = sn_data_errf(err, errlen, SN_ERR_IO, "folder: no folder %s (expected <root>/images and <root>/masks)", img_dir);
+        rc = sn_errf(err, errlen, SN_ERR_IO, "folder: no folder %s (expected <root>/images and <root>/masks)", img_dir);
     if (!rc && !sn_is_file(classes))
-        rc = sn_data_errf(err, errlen, SN_ERR_IO, "folder: no class list %s (one class name per line)", classes);
+        rc = sn_errf(err, errlen, SN_ERR_IO, "folder: no class list %s (one class name per line)", classes);
     if (!rc) rc = read_names(classes, true, &meta->classes, err, errlen);
     if (!rc) rc = sn_list_files(img_dir, image_suffixes, 0, &files, err, errlen);
     if (!rc) rc = index_stems(img_dir, &files, &index, err, errlen);
     if (!rc) rc = split_files(root, split, &files, index, &chosen, err, errlen);
     if (!rc && chosen.n == 0)
-        rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "folder: split '%s' is empty: no .png/.jpg/.jpeg images in %s", split,
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "folder: split '%s' is empty: no .png/.jpg/.jpeg images in %s", split,
                           img_dir);
     if (!rc) rc = pair_files(root, &chosen, &images, &labels, err, errlen);
     free(img_dir), free(classes);

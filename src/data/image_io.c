@@ -26,20 +26,9 @@
 
 #include "segnas/data.h"
 #include "tensor/atomic.h"
+#include "tensor/internal.h"
 
 enum { DEFLATE_MAX_RATIO = 1032, PNG_CHUNK_MAX = 64 << 20, PNG_MSG_LEN = 192 };
-
-static int errf(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* strerror is not guaranteed thread-safe; loads run on loader threads. */
 static const char *sys_msg(int e, char *buf, size_t n)
@@ -61,11 +50,11 @@ static int open_image_file(const char *path, FILE **out, file_kind *kind, long l
     char eb[128];
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return errf(err, errlen, SN_ERR_IO, "%s: cannot open: %s", path, sys_msg(errno, eb, sizeof eb));
+    if (!f) return sn_errf(err, errlen, SN_ERR_IO, "%s: cannot open: %s", path, sys_msg(errno, eb, sizeof eb));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return errf(err, errlen, SN_ERR_IO, "%s: not a regular file", path);
+        return sn_errf(err, errlen, SN_ERR_IO, "%s: not a regular file", path);
     }
     uint8_t magic[8] = {0};
     size_t got = fread(magic, 1, sizeof magic, f);
@@ -74,7 +63,7 @@ static int open_image_file(const char *path, FILE **out, file_kind *kind, long l
     else if (got >= 3 && magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff) *kind = KIND_JPEG;
     else {
         fclose(f);
-        return errf(err, errlen, SN_ERR_FORMAT, "%s: not a PNG or JPEG file (%lld bytes, unknown signature)", path,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: not a PNG or JPEG file (%lld bytes, unknown signature)", path,
                     (long long)st.st_size);
     }
     rewind(f);
@@ -86,10 +75,10 @@ static int open_image_file(const char *path, FILE **out, file_kind *kind, long l
 static int check_dims(const char *path, uint64_t w, uint64_t h, uint64_t bytes_per_px, char *err, size_t errlen)
 {
     if (w == 0 || h == 0)
-        return errf(err, errlen, SN_ERR_FORMAT, "%s: empty image (%llux%llu)", path, (unsigned long long)w,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: empty image (%llux%llu)", path, (unsigned long long)w,
                     (unsigned long long)h);
     if (w > SN_IMAGE_MAX_SIDE || h > SN_IMAGE_MAX_SIDE || w * h * bytes_per_px > SN_IMAGE_MAX_BYTES)
-        return errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                     "%s: image %llux%llu too large (limits: %d px a side, %llu decoded bytes)", path,
                     (unsigned long long)w, (unsigned long long)h, SN_IMAGE_MAX_SIDE,
                     (unsigned long long)SN_IMAGE_MAX_BYTES);
@@ -147,7 +136,7 @@ static int png_set_transforms(png_state *s, int depth, int ctype, char *err, siz
         return SN_OK;
     }
     if ((ctype & PNG_COLOR_MASK_COLOR) && ctype != PNG_COLOR_TYPE_PALETTE)
-        return errf(err, errlen, SN_ERR_FORMAT,
+        return sn_errf(err, errlen, SN_ERR_FORMAT,
                     "%s: %s label PNG; a label must be a palette or greyscale PNG of class indices", s->path,
                     png_type_name(ctype));
     if (depth < 8) png_set_packing(s->png);
@@ -166,7 +155,7 @@ static int png_convert(png_state *s, int c_in, int depth, size_t rowbytes, char 
             if (s->label) {
                 unsigned v = bpc == 2 ? (unsigned)r[0] << 8 | r[1] : r[0];
                 if (v > 255)
-                    return errf(err, errlen, SN_ERR_FORMAT,
+                    return sn_errf(err, errlen, SN_ERR_FORMAT,
                                 "%s: 16-bit label value %u at pixel (x=%d, y=%d) does not fit a class index (< 256)",
                                 s->path, v, x, y);
                 d[x] = (uint8_t)v;
@@ -185,8 +174,8 @@ static int png_decode(png_state *s, char *err, size_t errlen)
 {
     if (setjmp(png_jmpbuf(s->png))) {
         if (feof(s->f))
-            return errf(err, errlen, SN_ERR_FORMAT, "%s: truncated PNG (the file ends inside the image data)", s->path);
-        return errf(err, errlen, SN_ERR_FORMAT, "%s: corrupt PNG: %s", s->path, s->msg);
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: truncated PNG (the file ends inside the image data)", s->path);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: corrupt PNG: %s", s->path, s->msg);
     }
     png_init_io(s->png, s->f);
     png_set_user_limits(s->png, SN_IMAGE_MAX_SIDE, SN_IMAGE_MAX_SIDE);
@@ -201,7 +190,7 @@ static int png_decode(png_state *s, char *err, size_t errlen)
      * what a file of this size can decode to. */
     uint64_t raw = (uint64_t)h * (1 + png_get_rowbytes(s->png, s->info));
     if (s->file_size >= 0 && (uint64_t)s->file_size * DEFLATE_MAX_RATIO < raw)
-        return errf(err, errlen, SN_ERR_FORMAT, "%s: truncated PNG: %lld bytes cannot hold a %ux%u image", s->path,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: truncated PNG: %lld bytes cannot hold a %ux%u image", s->path,
                     s->file_size, (unsigned)w, (unsigned)h);
     rc = png_set_transforms(s, depth, ctype, err, errlen);
     if (rc) return rc;
@@ -210,17 +199,17 @@ static int png_decode(png_state *s, char *err, size_t errlen)
     int c_in = png_get_channels(s->png, s->info), out_depth = png_get_bit_depth(s->png, s->info);
     size_t rowbytes = png_get_rowbytes(s->png, s->info);
     if (rowbytes != (size_t)w * c_in * (out_depth == 16 ? 2 : 1) || (out_depth != 8 && out_depth != 16))
-        return errf(err, errlen, SN_ERR_FORMAT, "%s: unsupported PNG layout (%s, %d-bit)", s->path,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: unsupported PNG layout (%s, %d-bit)", s->path,
                     png_type_name(ctype), depth);
     rc = check_dims(s->path, w, h, rowbytes / w > 3 ? rowbytes / w : 3, err, errlen);
     if (!rc) rc = sn_image_ensure(s->out, (int)w, (int)h, s->label ? 1 : 3);
-    if (rc) return errf(err, errlen, rc, "%s: cannot allocate a %ux%u image", s->path, (unsigned)w, (unsigned)h);
+    if (rc) return sn_errf(err, errlen, rc, "%s: cannot allocate a %ux%u image", s->path, (unsigned)w, (unsigned)h);
     /* Decode straight into the output when the layout already matches. */
     bool direct = out_depth == 8 && c_in == s->out->c;
     if (!direct && !(s->buf = malloc((size_t)h * rowbytes)))
-        return errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", s->path);
+        return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", s->path);
     if (!(s->rows = malloc((size_t)h * sizeof *s->rows)))
-        return errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", s->path);
+        return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", s->path);
     for (png_uint_32 y = 0; y < h; y++) s->rows[y] = (direct ? s->out->data : s->buf) + (size_t)y * rowbytes;
     png_read_image(s->png, s->rows);
     png_read_end(s->png, NULL); /* checks the rest of the stream (CRCs, IEND) */
@@ -232,7 +221,7 @@ static int read_png(FILE *f, long long size, const char *path, bool label, sn_im
     png_state s = {.path = path, .f = f, .file_size = size, .label = label, .out = out};
     s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s.msg, on_png_error, on_png_warning);
     if (s.png) s.info = png_create_info_struct(s.png);
-    int rc = s.info ? png_decode(&s, err, errlen) : errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    int rc = s.info ? png_decode(&s, err, errlen) : sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     png_destroy_read_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL, NULL);
     free(s.buf);
     free(s.rows);
@@ -288,7 +277,7 @@ static void cmyk_to_rgb(const uint8_t *src, uint8_t *dst, int w, bool inverted)
 
 static int jpeg_decode(jpeg_state *s, char *err, size_t errlen)
 {
-    if (setjmp(s->jmp)) return errf(err, errlen, SN_ERR_FORMAT, "%s: corrupt or truncated JPEG: %s", s->path, s->msg);
+    if (setjmp(s->jmp)) return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: corrupt or truncated JPEG: %s", s->path, s->msg);
     struct jpeg_decompress_struct *ci = &s->cinfo;
     jpeg_create_decompress(ci);
     ci->mem->max_memory_to_use = (long)(SN_IMAGE_MAX_BYTES * 2);
@@ -301,16 +290,16 @@ static int jpeg_decode(jpeg_state *s, char *err, size_t errlen)
     jpeg_start_decompress(ci);
     int w = (int)ci->output_width, h = (int)ci->output_height;
     if (ci->output_components != (cmyk ? 4 : 3))
-        return errf(err, errlen, SN_ERR_FORMAT, "%s: unsupported JPEG with %d components", s->path,
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: unsupported JPEG with %d components", s->path,
                     ci->output_components);
     if ((rc = sn_image_ensure(s->out, w, h, 3)))
-        return errf(err, errlen, rc, "%s: cannot allocate a %dx%d image", s->path, w, h);
-    if (cmyk && !(s->row = malloc((size_t)w * 4))) return errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", s->path);
+        return sn_errf(err, errlen, rc, "%s: cannot allocate a %dx%d image", s->path, w, h);
+    if (cmyk && !(s->row = malloc((size_t)w * 4))) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", s->path);
     while (ci->output_scanline < ci->output_height) {
         uint8_t *dst = s->out->data + (size_t)ci->output_scanline * w * 3;
         JSAMPROW r = cmyk ? s->row : dst;
         if (jpeg_read_scanlines(ci, &r, 1) != 1)
-            return errf(err, errlen, SN_ERR_FORMAT, "%s: truncated JPEG (row %u of %d)", s->path, ci->output_scanline, h);
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: truncated JPEG (row %u of %d)", s->path, ci->output_scanline, h);
         if (cmyk) cmyk_to_rgb(s->row, dst, w, ci->saw_Adobe_marker);
     }
     jpeg_finish_decompress(ci);
@@ -320,7 +309,7 @@ static int jpeg_decode(jpeg_state *s, char *err, size_t errlen)
 static int read_jpeg(FILE *f, const char *path, sn_image *out, char *err, size_t errlen)
 {
     jpeg_state *s = calloc(1, sizeof *s);
-    if (!s) return errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    if (!s) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     s->path = path, s->f = f, s->out = out;
     s->cinfo.err = jpeg_std_error(&s->mgr);
     s->mgr.error_exit = on_jpeg_error;
@@ -354,7 +343,7 @@ int sn_label_read(const char *path, sn_image *label, char *err, size_t errlen)
     long long size;
     int rc = open_image_file(path, &f, &kind, &size, err, errlen);
     if (!rc && kind == KIND_JPEG) {
-        rc = errf(err, errlen, SN_ERR_FORMAT, "%s: a label must be a PNG (JPEG compression changes class indices)",
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s: a label must be a PNG (JPEG compression changes class indices)",
                   path);
         fclose(f);
     } else if (!rc) {
@@ -380,7 +369,7 @@ typedef struct png_wstate {
 
 static int png_encode(png_wstate *s, char *err, size_t errlen)
 {
-    if (setjmp(png_jmpbuf(s->png))) return errf(err, errlen, SN_ERR_IO, "%s: cannot write PNG: %s", s->path, s->msg);
+    if (setjmp(png_jmpbuf(s->png))) return sn_errf(err, errlen, SN_ERR_IO, "%s: cannot write PNG: %s", s->path, s->msg);
     const sn_image *im = s->img;
     png_init_io(s->png, s->file.f);
     png_set_IHDR(s->png, s->info, (png_uint_32)im->w, (png_uint_32)im->h, 8, s->ctype, PNG_INTERLACE_NONE,
@@ -402,7 +391,7 @@ static int png_write_any(const char *path, const sn_image *img, int ctype, const
 {
     png_wstate s = {.path = path, .img = img, .ctype = ctype, .palette = palette};
     if (!(s.rows = malloc((size_t)img->h * sizeof *s.rows)))
-        return errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+        return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     int rc = sn_atomic_begin(&s.file, path, err, errlen);
     if (rc) {
         free(s.rows);
@@ -410,7 +399,7 @@ static int png_write_any(const char *path, const sn_image *img, int ctype, const
     }
     s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, s.msg, on_png_error, on_png_warning);
     if (s.png) s.info = png_create_info_struct(s.png);
-    rc = s.info ? png_encode(&s, err, errlen) : errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
+    rc = s.info ? png_encode(&s, err, errlen) : sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", path);
     png_destroy_write_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL);
     free(s.rows);
     if (rc) {
@@ -423,7 +412,7 @@ static int png_write_any(const char *path, const sn_image *img, int ctype, const
 static int check_write(const char *path, const sn_image *img, char *err, size_t errlen)
 {
     if (!img || !img->data || !sn_image_size_ok(img->w, img->h, img->c))
-        return errf(err, errlen, SN_ERR_ARG, "%s: no image to write (or size %dx%dx%d out of range)", path,
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: no image to write (or size %dx%dx%d out of range)", path,
                     img ? img->w : 0, img ? img->h : 0, img ? img->c : 0);
     return SN_OK;
 }
@@ -443,7 +432,7 @@ int sn_png_write_palette(const char *path, const sn_image *index, const uint8_t 
     int rc = check_write(path, index, err, errlen);
     if (rc) return rc;
     if (index->c != 1 || !palette)
-        return errf(err, errlen, SN_ERR_ARG, "%s: a palette PNG needs a 1-channel index image and a palette (got c=%d)",
+        return sn_errf(err, errlen, SN_ERR_ARG, "%s: a palette PNG needs a 1-channel index image and a palette (got c=%d)",
                     path, index->c);
     return png_write_any(path, index, PNG_COLOR_TYPE_PALETTE, palette, err, errlen);
 }

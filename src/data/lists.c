@@ -12,17 +12,6 @@
 
 enum { MAX_NAME = 255, MAX_CLASS_NAME = 127, MAX_LIST_FILE = 64 << 20 };
 
-int sn_data_errf(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 void sn_name_list_free(sn_name_list *l)
 {
     if (!l) return;
@@ -91,7 +80,7 @@ static int check_chars(const char *s, size_t n, const char *what, int64_t line, 
 {
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: control character 0x%02x", what,
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: control character 0x%02x", what,
                                 (long long)line, (unsigned char)s[i]);
     return SN_OK;
 }
@@ -125,14 +114,14 @@ int sn_parse_id_list(const char *buf, size_t len, const char *what, sn_name_list
         id_from_token(&s, &tok);
         int rc = SN_OK;
         if (tok == 0 || tok > MAX_NAME)
-            rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: id of %zu characters (1..%d allowed)", what,
+            rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: id of %zu characters (1..%d allowed)", what,
                               (long long)it.number, tok, MAX_NAME);
         else if ((tok == 1 && s[0] == '.') || (tok == 2 && s[0] == '.' && s[1] == '.'))
-            rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: '%.*s' is not a sample id", what,
+            rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: '%.*s' is not a sample id", what,
                               (long long)it.number, (int)tok, s);
         if (!rc) rc = check_chars(s, tok, what, it.number, err, errlen);
         if (!rc && sn_name_list_push(out, s, (ptrdiff_t)tok))
-            rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", what);
+            rc = sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", what);
         if (rc) {
             sn_name_list_free(out);
             return rc;
@@ -145,17 +134,17 @@ static int add_class(sn_name_list *out, const char *s, size_t n, const char *wha
                      size_t errlen)
 {
     if (n > MAX_CLASS_NAME)
-        return sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: class name of %zu characters (at most %d)",
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: class name of %zu characters (at most %d)",
                             what, (long long)line, n, MAX_CLASS_NAME);
     int rc = check_chars(s, n, what, line, err, errlen);
     if (rc) return rc;
     if (out->n >= 255)
-        return sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s: more than 255 classes (label 255 means ignore)", what);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: more than 255 classes (label 255 means ignore)", what);
     for (int64_t k = 0; k < out->n; k++)
         if (strlen(out->items[k]) == n && !memcmp(out->items[k], s, n))
-            return sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: class '%.*s' already named on line %lld",
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s line %lld: class '%.*s' already named on line %lld",
                                 what, (long long)line, (int)n, s, (long long)k + 1);
-    if (sn_name_list_push(out, s, (ptrdiff_t)n)) return sn_data_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", what);
+    if (sn_name_list_push(out, s, (ptrdiff_t)n)) return sn_errf(err, errlen, SN_ERR_NOMEM, "%s: out of memory", what);
     return SN_OK;
 }
 
@@ -174,13 +163,13 @@ int sn_parse_class_names(const char *buf, size_t len, const char *what, sn_name_
             continue;
         }
         if (blank_line)
-            rc = sn_data_errf(err, errlen, SN_ERR_FORMAT,
+            rc = sn_errf(err, errlen, SN_ERR_FORMAT,
                               "%s line %lld: empty line between class names (one name per line, class i on line i+1)",
                               what, (long long)blank_line);
         else
             rc = add_class(out, s, n, what, it.number, err, errlen);
     }
-    if (!rc && out->n == 0) rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "%s: no class names", what);
+    if (!rc && out->n == 0) rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s: no class names", what);
     if (rc) sn_name_list_free(out);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "segnas/data.h"
+#include "tensor/internal.h"
 
 /* A growable list of malloc'ed strings. */
 typedef struct sn_name_list {
@@ -78,6 +79,5 @@ void sn_voc_colormap(uint8_t (*palette)[3]);
 /* Cityscapes labelIds (0..33) -> train ids (0..18), all else 255. */
 extern const uint8_t sn_cityscapes_train_id[256];
 
-int sn_data_errf(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -38,14 +38,14 @@ typedef struct voc_meta {
 static int read_list(const char *path, sn_name_list *ids, char *err, size_t errlen)
 {
     if (!sn_is_file(path))
-        return sn_data_errf(err, errlen, SN_ERR_IO, "voc: no split list %s (one image id per line)", path);
+        return sn_errf(err, errlen, SN_ERR_IO, "voc: no split list %s (one image id per line)", path);
     char *buf;
     size_t len;
     int rc = sn_read_text_file(path, &buf, &len, err, errlen);
     if (rc) return rc;
     rc = sn_parse_id_list(buf, len, path, ids, err, errlen);
     free(buf);
-    if (!rc && ids->n == 0) rc = sn_data_errf(err, errlen, SN_ERR_FORMAT, "voc: split list %s is empty", path);
+    if (!rc && ids->n == 0) rc = sn_errf(err, errlen, SN_ERR_FORMAT, "voc: split list %s is empty", path);
     return rc;
 }
 
@@ -57,13 +57,13 @@ int sn_voc_open(sn_dataset **out, const char *root, const char *split, char *err
     char *list = base ? sn_pathf("%s/ImageSets/Segmentation/%s.txt", base, split) : NULL;
     sn_name_list ids = {0}, images = {0}, labels = {0};
     voc_meta *meta = calloc(1, sizeof *meta);
-    int rc = jpeg && base && list && meta ? SN_OK : sn_data_errf(err, errlen, SN_ERR_NOMEM, "voc: out of memory");
+    int rc = jpeg && base && list && meta ? SN_OK : sn_errf(err, errlen, SN_ERR_NOMEM, "voc: out of memory");
     if (!rc) rc = read_list(list, &ids, err, errlen);
     for (int64_t i = 0; !rc && i < ids.n; i++) {
         const char *id = ids.items[i];
         if (sn_name_list_take(&images, sn_pathf("%s/JPEGImages/%s.jpg", base, id)) ||
             sn_name_list_take(&labels, sn_pathf("%s/%s/%s.png", base, aug ? "SegmentationClassAug" : "SegmentationClass", id)))
-            rc = sn_data_errf(err, errlen, SN_ERR_NOMEM, "voc: out of memory");
+            rc = sn_errf(err, errlen, SN_ERR_NOMEM, "voc: out of memory");
     }
     free(jpeg), free(base), free(list);
     sn_name_list_free(&ids);

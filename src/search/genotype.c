@@ -1,7 +1,6 @@
 /* Genotype JSON: the architecture a search produced, read back by train,
  * stats and eval. Files are untrusted: every field is checked and the
  * message names it. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "segnas/search.h"
 #include "segnas/tensor.h"
+#include "tensor/internal.h"
 
 #define GENOTYPE_FORMAT "segnas-genotype"
 #define GENOTYPE_VERSION 1
@@ -61,19 +61,6 @@ char *sn_genotype_to_json(const sn_genotype *g)
     return text;
 }
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 /* An integer-valued number in [lo, hi], or -1 with an error. */
 static int int_field(const cJSON *item, int lo, int hi, int *out)
 {
@@ -89,14 +76,14 @@ static int parse_path(const cJSON *root, const char *src, sn_genotype *g, char *
     const cJSON *path = cJSON_GetObjectItemCaseSensitive(root, "path");
     int n = cJSON_IsArray(path) ? cJSON_GetArraySize(path) : -1;
     if (n < 1 || n > SN_MAX_LAYERS)
-        return fail(err, errlen, SN_ERR_FORMAT, "%s: \"path\" must be an array of 1..%d levels", src, SN_MAX_LAYERS);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"path\" must be an array of 1..%d levels", src, SN_MAX_LAYERS);
     g->n_layers = n;
     for (int l = 0; l < n; l++) {
         if (int_field(cJSON_GetArrayItem(path, l), 0, g->n_levels - 1, &g->path[l]))
-            return fail(err, errlen, SN_ERR_FORMAT, "%s: path[%d] must be a level in 0..%d", src, l, g->n_levels - 1);
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: path[%d] must be a level in 0..%d", src, l, g->n_levels - 1);
         int step = l ? g->path[l] - g->path[l - 1] : g->path[0];
         if (step < -1 || step > 1)
-            return fail(err, errlen, SN_ERR_FORMAT,
+            return sn_errf(err, errlen, SN_ERR_FORMAT,
                         "%s: path[%d] = %d: a path starts at level 0 or 1 and moves by at most one level per layer",
                         src, l, g->path[l]);
     }
@@ -108,22 +95,22 @@ static int parse_cell(const cJSON *root, const char *src, sn_genotype *g, char *
     const cJSON *cell = cJSON_GetObjectItemCaseSensitive(root, "cell");
     int n = cJSON_IsArray(cell) ? cJSON_GetArraySize(cell) : -1;
     if (n < 1 || n > SN_MAX_BLOCKS)
-        return fail(err, errlen, SN_ERR_FORMAT, "%s: \"cell\" must be an array of 1..%d blocks", src, SN_MAX_BLOCKS);
+        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"cell\" must be an array of 1..%d blocks", src, SN_MAX_BLOCKS);
     g->cell.n_blocks = n;
     for (int b = 0; b < n; b++) {
         const cJSON *block = cJSON_GetArrayItem(cell, b);
         if (!cJSON_IsArray(block) || cJSON_GetArraySize(block) != 2)
-            return fail(err, errlen, SN_ERR_FORMAT, "%s: cell[%d] must hold two [input, op] pairs", src, b);
+            return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: cell[%d] must hold two [input, op] pairs", src, b);
         for (int k = 0; k < 2; k++) {
             const cJSON *pair = cJSON_GetArrayItem(block, k);
             const cJSON *op = cJSON_IsArray(pair) ? cJSON_GetArrayItem(pair, 1) : NULL;
             if (!cJSON_IsArray(pair) || cJSON_GetArraySize(pair) != 2 ||
                 int_field(cJSON_GetArrayItem(pair, 0), 0, b + 1, &g->cell.input[b][k]))
-                return fail(err, errlen, SN_ERR_FORMAT, "%s: cell[%d][%d] must be [input in 0..%d, \"op\"]", src, b,
+                return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: cell[%d][%d] must be [input in 0..%d, \"op\"]", src, b,
                             k, b + 1);
             int o = cJSON_IsString(op) ? sn_cell_op_parse(op->valuestring) : -1;
             if (o <= SN_CELL_NONE)
-                return fail(err, errlen, SN_ERR_FORMAT, "%s: cell[%d][%d]: unknown operator %s%s%s", src, b, k,
+                return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: cell[%d][%d]: unknown operator %s%s%s", src, b, k,
                             cJSON_IsString(op) ? "\"" : "", cJSON_IsString(op) ? op->valuestring : "(not a string)",
                             cJSON_IsString(op) ? "\"" : "");
             g->cell.op[b][k] = o;
@@ -136,20 +123,20 @@ int sn_genotype_from_json(const char *text, const char *src, sn_genotype *g, cha
 {
     memset(g, 0, sizeof *g);
     cJSON *root = cJSON_Parse(text);
-    if (!root) return fail(err, errlen, SN_ERR_FORMAT, "%s: not valid JSON", src);
+    if (!root) return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: not valid JSON", src);
     int rc = SN_OK;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     int v = 0;
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, GENOTYPE_FORMAT))
-        rc = fail(err, errlen, SN_ERR_FORMAT, "%s: \"format\" must be \"%s\"", src, GENOTYPE_FORMAT);
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"format\" must be \"%s\"", src, GENOTYPE_FORMAT);
     else if (int_field(version, 1, 1000, &v) || v > GENOTYPE_VERSION)
-        rc = fail(err, errlen, SN_ERR_FORMAT, "%s: unsupported \"version\" (this segnas reads up to %d)", src,
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s: unsupported \"version\" (this segnas reads up to %d)", src,
                   GENOTYPE_VERSION);
     else if (int_field(cJSON_GetObjectItemCaseSensitive(root, "F"), 1, 4096, &g->filter_multiplier))
-        rc = fail(err, errlen, SN_ERR_FORMAT, "%s: \"F\" must be an integer in 1..4096", src);
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"F\" must be an integer in 1..4096", src);
     else if (int_field(cJSON_GetObjectItemCaseSensitive(root, "levels"), 1, SN_MAX_LEVELS, &g->n_levels))
-        rc = fail(err, errlen, SN_ERR_FORMAT, "%s: \"levels\" must be an integer in 1..%d", src, SN_MAX_LEVELS);
+        rc = sn_errf(err, errlen, SN_ERR_FORMAT, "%s: \"levels\" must be an integer in 1..%d", src, SN_MAX_LEVELS);
     if (!rc) rc = parse_path(root, src, g, err, errlen);
     if (!rc) rc = parse_cell(root, src, g, err, errlen);
     cJSON_Delete(root);
@@ -159,7 +146,7 @@ int sn_genotype_from_json(const char *text, const char *src, sn_genotype *g, cha
 int sn_genotype_write_json(const sn_genotype *g, const char *path, char *err, size_t errlen)
 {
     char *text = sn_genotype_to_json(g);
-    if (!text) return fail(err, errlen, SN_ERR_NOMEM, "out of memory writing %s", path);
+    if (!text) return sn_errf(err, errlen, SN_ERR_NOMEM, "out of memory writing %s", path);
     size_t len = strlen(text);
     text[len] = '\n'; /* replaces the terminator: the file ends with a newline */
     int rc = sn_write_file_atomic(path, text, len + 1, err, errlen);

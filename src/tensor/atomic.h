@@ -21,8 +21,5 @@ int sn_atomic_commit(sn_atomic_file *a, char *err, size_t errlen);
 /* Gives up: closes and removes the temporary. Safe after a failed call. */
 void sn_atomic_abort(sn_atomic_file *a);
 
-/* snprintf into err when err is not NULL; returns status. */
-int sn_errf(char *err, size_t errlen, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 #endif

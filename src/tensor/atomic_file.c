@@ -13,6 +13,7 @@
 
 #include "segnas/tensor.h"
 #include "tensor/atomic.h"
+#include "tensor/internal.h"
 
 int sn_errf(char *err, size_t errlen, int status, const char *fmt, ...)
 {

@@ -69,6 +69,10 @@ int sn_cache_put(sn_ctx *ctx, const void *key, size_t key_len, void *value,
 void **sn_ctx_backend_slot(sn_ctx *ctx);
 void sn_ctx_set_backend_destroy(sn_ctx *ctx, void (*destroy)(void *backend));
 
+/* For functions that report through an (err, errlen) buffer instead of a
+ * context: formats the message into err (when not NULL) and returns status. */
+int sn_errf(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #define SN_UNUSED(x) ((void)(x))
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "segnas/train.h"
 #include "tensor/atomic.h"
+#include "tensor/internal.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; add byte swapping for this target"

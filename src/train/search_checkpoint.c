@@ -8,6 +8,7 @@
 
 #include "segnas/train.h"
 #include "tensor/atomic.h"
+#include "tensor/internal.h"
 
 #define SIDECAR_FORMAT "segnas-search"
 #define MAX_STATE 65536
