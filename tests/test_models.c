@@ -11,6 +11,7 @@
 
 #include "segnas/models.h"
 #include "support/check.h"
+#include "support/dircheck.h"
 
 enum { N = 2, H = 65, W = 65, CLASSES = 3 };
 
@@ -76,46 +77,7 @@ static double loss_of(problem *p, bool backward)
     return v;
 }
 
-static double ulp(double v) { return fabs(v) * 0x1p-23; }
-
-/* Central differences of the loss along `dir` with a shrinking step, the
- * loss summed in float64; agreement within 2e-3 relative plus the float32
- * noise of the loss at one step suffices (test_supernet.c explains why). */
-static bool fd_agreement(problem *p, const sn_param_set *set, const float *dir, double analytic, const char *what)
-{
-    int64_t total = sn_param_set_numel(set), off = 0;
-    float *saved = malloc(sizeof(float) * (size_t)total);
-    for (int i = 0; i < set->n; i++) {
-        memcpy(saved + off, set->items[i]->data, sizeof(float) * (size_t)set->items[i]->numel);
-        off += set->items[i]->numel;
-    }
-    bool ok = false;
-    for (double h = 1e-3; h > 1e-5 && !ok; h /= 3) {
-        double l[2];
-        for (int side = 0; side < 2; side++) {
-            off = 0;
-            for (int i = 0; i < set->n; i++) {
-                sn_tensor *t = set->items[i];
-                for (int64_t k = 0; k < t->numel; k++)
-                    t->data[k] = saved[off + k] + (float)((side ? -h : h) * dir[off + k]);
-                off += t->numel;
-            }
-            l[side] = loss_of(p, false);
-        }
-        double fd = (l[0] - l[1]) / (2 * h), noise = 8 * ulp(l[0]) / h;
-        double tol = 2e-3 * fabs(analytic) + noise;
-        printf("  %-14s h %.1e  analytic %+.6e  finite difference %+.6e  |diff| %.1e  tolerance %.1e\n", what, h,
-               analytic, fd, fabs(analytic - fd), tol);
-        ok |= fabs(analytic - fd) <= tol;
-    }
-    off = 0;
-    for (int i = 0; i < set->n; i++) {
-        memcpy(set->items[i]->data, saved + off, sizeof(float) * (size_t)set->items[i]->numel);
-        off += set->items[i]->numel;
-    }
-    free(saved);
-    return ok;
-}
+static double loss_only(void *user) { return loss_of(user, false); }
 
 static void check_gradient(problem *p, const char *what, uint64_t seed)
 {
@@ -123,35 +85,7 @@ static void check_gradient(problem *p, const char *what, uint64_t seed)
     sn_zero_grad(set->items, set->n);
     double l0 = loss_of(p, true);
     CHECK(isfinite(l0) && l0 > 0, "%s: finite positive loss %g", what, l0);
-    int64_t total = sn_param_set_numel(set), off = 0;
-    float *dir = malloc(sizeof(float) * (size_t)total);
-    double norm = 0;
-    for (int i = 0; i < set->n; i++) {
-        sn_tensor *t = set->items[i];
-        for (int64_t k = 0; k < t->numel; k++) dir[off + k] = t->grad[k], norm += (double)t->grad[k] * t->grad[k];
-        off += t->numel;
-    }
-    norm = sqrt(norm);
-    CHECK(norm > 0 && isfinite(norm), "%s: nonzero finite gradient (|g| = %g)", what, norm);
-    for (int64_t k = 0; k < total; k++) dir[k] = (float)(dir[k] / norm);
-    CHECK(fd_agreement(p, set, dir, norm, what), "%s: derivative along the gradient", what);
-
-    sn_rng rng;
-    sn_rng_seed(&rng, seed);
-    sn_rng_fill_normal(&rng, dir, total, 0, 1);
-    double dn = 0, analytic = 0;
-    for (int64_t k = 0; k < total; k++) dn += (double)dir[k] * dir[k];
-    off = 0;
-    for (int i = 0; i < set->n; i++) {
-        sn_tensor *t = set->items[i];
-        for (int64_t k = 0; k < t->numel; k++) {
-            dir[off + k] = (float)(dir[off + k] / sqrt(dn));
-            analytic += (double)t->grad[k] * dir[off + k];
-        }
-        off += t->numel;
-    }
-    CHECK(fd_agreement(p, set, dir, analytic, what), "%s: derivative along a random direction", what);
-    free(dir);
+    dir_check_set(loss_only, p, set, what, seed, 1.2e-5);
 }
 
 /* Builds, checks the output shape in training and eval mode, the analytic
