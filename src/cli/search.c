@@ -21,7 +21,7 @@ typedef struct search_flags {
     const char *run_dir;
     int layers, levels, blocks, filter_multiplier, stem_channels;
     int epochs, arch_start, batch, crop, threads, loader_threads;
-    int64_t steps_per_epoch, val_samples, checkpoint_every, seed;
+    int64_t steps_per_epoch, val_samples, checkpoint_every, seed, stop_after;
     double lr, lr_min, momentum, wd, arch_lr, arch_wd;
     double scale_min, scale_max; /* 0 = the data's default */
     bool resume, space_size, affine;
@@ -83,6 +83,8 @@ static int parse_flags(search_flags *f, int argc, char **argv)
         {"threads", ARG_INT, &f->threads, "compute threads (OpenMP and oneDNN)"},
         {"loader-threads", ARG_INT, &f->loader_threads, "data loading threads"},
         {"resume", ARG_BOOL, &f->resume, "continue from the checkpoint in --run"},
+        {"stop-after", ARG_INT64, &f->stop_after,
+         "stop with a checkpoint after this many weight steps in total, as Ctrl-C would (0 = run to the end)"},
         {"space-size", ARG_BOOL, &f->space_size, "print the number of paths and cells and exit"},
     };
     int rc = args_parse("segnas search [options]", specs, ARG_COUNT(specs), argc, argv, NULL, NULL, 0);
@@ -94,7 +96,7 @@ static int parse_flags(search_flags *f, int argc, char **argv)
         {"arch-start", f->arch_start, -1, 1000000}, {"steps-per-epoch", f->steps_per_epoch, 0, INT64_MAX},
         {"batch", f->batch, 1, 4096}, {"crop", f->crop, 0, 8192}, {"threads", f->threads, 1, 1024},
         {"loader-threads", f->loader_threads, 1, 256}, {"val-samples", f->val_samples, 0, INT64_MAX},
-        {"checkpoint-every", f->checkpoint_every, 1, INT64_MAX}, {"synth-size", f->data.synth_size, 16, 4096},
+        {"checkpoint-every", f->checkpoint_every, 1, INT64_MAX}, {"stop-after", f->stop_after, 0, INT64_MAX}, {"synth-size", f->data.synth_size, 16, 4096},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi) {
@@ -294,7 +296,8 @@ static int run_epoch(search_run *r, cli_progress *bar)
     const sn_search_options *o = &s->opt;
     bool arch = s->epoch >= o->arch_start_epoch;
     while (s->step_in_epoch < o->steps_per_epoch) {
-        if (cli_interrupted()) return SN_ERR_INTERRUPTED;
+        if (cli_interrupted() || (r->flags.stop_after && s->weight_steps >= r->flags.stop_after))
+            return SN_ERR_INTERRUPTED;
         sn_batch a, b;
         double lw = NAN, la = NAN, lr = sn_search_weight_lr(s);
         if (next_batch(r->loader_a, &a)) return SN_ERR_IO;
@@ -336,8 +339,10 @@ static int search_loop(search_run *r)
     }
     cli_progress_end(&bar);
     if (rc == SN_ERR_INTERRUPTED) {
-        fprintf(stderr, "segnas: interrupted: saving a checkpoint to resume from (--resume)\n");
-        return save_checkpoint(r) ? 1 : 130;
+        fprintf(stderr, "segnas: %s: saving a checkpoint to resume from (--resume)\n",
+                cli_interrupted() ? "interrupted" : "stopped (--stop-after)");
+        if (save_checkpoint(r)) return 1;
+        return cli_interrupted() ? 130 : 0;
     }
     if (rc) {
         fprintf(stderr, "segnas: search failed: %s\n", sn_ctx_status(r->ctx) ? sn_ctx_error(r->ctx) : sn_status_name(rc));
