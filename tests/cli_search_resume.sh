@@ -26,10 +26,11 @@ cmp -s "$dir/full/genotype.json" "$dir/part/genotype.json" || fail "resumed geno
 "$segnas" decode "$dir/full/search.safetensors" -o "$dir/arch.json" > /dev/null || fail "decode"
 cmp -s "$dir/arch.json" "$dir/full/genotype.json" || fail "decode differs from the search's own decoding"
 grep -q "<svg" "$dir/arch.svg" || fail "no SVG picture"
+grep -q "<svg" "$dir/full/genotype.svg" || fail "the search draws no SVG"
 [ "$(grep -c '"event":"epoch"' "$dir/full/log.jsonl")" = 2 ] || fail "log has no epoch lines"
 
 set +e
 "$segnas" search --epochs 0 > /dev/null 2>&1; [ $? = 2 ] || fail "bad flag value must exit 2"
 "$segnas" search --no-such-flag > /dev/null 2>&1; [ $? = 2 ] || fail "unknown flag must exit 2"
 "$segnas" decode "$dir/none.safetensors" > /dev/null 2>&1; [ $? = 1 ] || fail "missing checkpoint must exit 1"
-echo "cli_search_resume: 12 passed, 0 failed"
+echo "cli_search_resume: 13 passed, 0 failed"

@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/svg.h"
 #include "segnas/eval.h"
 #include "segnas/search.h"
 #include "segnas/train.h"
@@ -209,6 +210,10 @@ static void log_arch(search_run *r, const char *event, double miou, double acc)
     char err[512];
     snprintf(r->path, sizeof r->path, "%s/genotype.json", r->flags.run_dir);
     if (sn_genotype_write_json(&g, r->path, err, sizeof err)) fprintf(stderr, "segnas: %s\n", err);
+    snprintf(r->path, sizeof r->path, "%s/genotype.svg", r->flags.run_dir);
+    char title[64];
+    snprintf(title, sizeof title, "search, epoch %lld", (long long)r->searcher.epoch);
+    svg_write_genotype(r->path, &g, title);
 }
 
 static int checkpoint_path(search_run *r)
