@@ -9,7 +9,7 @@ static const char *level_names[] = {"/4", "/8", "/16", "/32", "/64", "/128"};
 static void draw_trellis(FILE *f, const sn_genotype *g, int x0, int y0)
 {
     const int dx = 44, dy = 56;
-    fprintf(f, "<text x='%d' y='%d' class='h'>network level: downsample per layer</text>\n", x0, y0 - 24);
+    fprintf(f, "<text x='%d' y='%d' class='h'>network level: downsample per layer</text>\n", x0 - 30, y0 - 24);
     for (int s = 0; s < g->n_levels; s++)
         fprintf(f, "<text x='%d' y='%d' class='t' text-anchor='end'>%s</text>\n", x0 - 8, y0 + s * dy + 4,
                 level_names[s]);
@@ -83,7 +83,7 @@ int svg_write_genotype(const char *path, const sn_genotype *g, const char *title
         fprintf(stderr, "segnas: cannot write %s: %s\n", path, strerror(errno));
         return 1;
     }
-    int trellis_w = 60 + g->n_layers * 44, height = 120 + (g->cell.n_blocks > 4 ? g->cell.n_blocks : 4) * 64;
+    int trellis_w = 60 + g->n_layers * 44 > 340 ? 60 + g->n_layers * 44 : 340, height = 120 + (g->cell.n_blocks > 4 ? g->cell.n_blocks : 4) * 64;
     int width = trellis_w + 620;
     fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' viewBox='0 0 %d %d'>\n", width, height,
             width, height);
