@@ -7,7 +7,8 @@
  * (dx = dy * gamma / sqrt(var + eps)). Training forward outputs the batch
  * mean and the biased variance; the builder converts for the running stats.
  *
- * One cache entry per (shape, eps, flags, thread count): forward pd and
+ * One cache entry per (shape, eps, flags, thread count, team sizes; onednn.h:
+ * a tiny batch norm is created and run with one thread): forward pd and
  * primitive, the backward ones made on the first backward call (forward pd
  * as hint), memory objects whose buffers are set per call, and owned
  * buffers for dgamma / dbeta that are then added into the gradients. */
@@ -20,7 +21,7 @@
 #define BN_KEY_TAG 0x626e726d /* "bnrm" */
 
 typedef struct bn_key {
-    int32_t tag, threads;
+    int32_t tag, threads, team_fwd, team_bwd;
     int64_t n, h, w, c;
     uint32_t eps_bits, flags;
 } bn_key;
@@ -30,6 +31,7 @@ enum { M_X, M_Y, M_MEAN, M_VAR, M_SCALE, M_SHIFT, M_DY, M_DX, M_DSCALE, M_DSHIFT
 typedef struct bn_entry {
     dnnl_engine_t engine; /* not owned */
     unsigned flags;
+    int team_fwd, team_bwd; /* OpenMP team per direction */
     dnnl_memory_desc_t data_md, vec_md;
     dnnl_primitive_desc_t fwd_pd, bwd_pd;
     dnnl_primitive_t fwd, bwd;
@@ -64,6 +66,10 @@ static bn_key make_key(const sn_bn_shape *s)
     memset(&k, 0, sizeof k); /* no stray padding bytes in the hashed key */
     k.tag = BN_KEY_TAG;
     k.threads = sn_get_num_threads();
+    /* Forward reads x, writes y; backward reads x and dy, writes dx. */
+    int64_t nx = s->n * s->h * s->w * s->c;
+    k.team_fwd = sn_dnnl_team_size(sn_dnnl_work(0, 2 * nx));
+    k.team_bwd = sn_dnnl_team_size(sn_dnnl_work(0, 3 * nx));
     k.n = s->n, k.h = s->h, k.w = s->w, k.c = s->c;
     memcpy(&k.eps_bits, &s->eps, sizeof k.eps_bits);
     k.flags = bn_flags(s);
@@ -112,10 +118,14 @@ static bn_entry *get_entry(sn_ctx *ctx, const sn_bn_shape *s)
     }
     e->engine = d->engine;
     e->flags = key.flags;
+    e->team_fwd = key.team_fwd, e->team_bwd = key.team_bwd;
     dnnl_dims_t vec_dims = {s->c};
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->data_md, s->n, s->h, s->w, s->c);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&e->vec_md, 1, vec_dims, dnnl_f32, dnnl_a);
-    if (sn_dnnl_check(ctx, st, "describing batch-norm tensors") || create_forward(ctx, e, s)) {
+    int saved = sn_dnnl_team_enter(e->team_fwd);
+    int rc = sn_dnnl_check(ctx, st, "describing batch-norm tensors") || create_forward(ctx, e, s);
+    sn_dnnl_team_leave(saved);
+    if (rc) {
         destroy_entry(e);
         return NULL;
     }
@@ -150,7 +160,7 @@ int sn_dnnl_bn_forward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const 
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, e->m[M_VAR]};
     if (s->scale) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, e->m[M_SCALE]};
     if (s->shift) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, e->m[M_SHIFT]};
-    return sn_dnnl_exec(ctx, e->fwd, n, args, "running a batch-norm forward");
+    return sn_dnnl_exec(ctx, e->fwd, e->team_fwd, n, args, "running a batch-norm forward");
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -194,7 +204,12 @@ int sn_dnnl_bn_backward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const
 {
     bn_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (!e->bwd_ready && create_backward(ctx, e, s)) return SN_ERR_BACKEND;
+    if (!e->bwd_ready) {
+        int saved = sn_dnnl_team_enter(e->team_bwd);
+        int rc = create_backward(ctx, e, s);
+        sn_dnnl_team_leave(saved);
+        if (rc) return SN_ERR_BACKEND;
+    }
     int64_t nx = s->n * s->h * s->w * s->c;
     /* The primitive overwrites: accumulate through a step-arena buffer. */
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
@@ -215,7 +230,7 @@ int sn_dnnl_bn_backward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const
     if (s->scale) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SCALE, e->m[M_DSCALE]};
     if (s->shift) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, e->m[M_SHIFT]};
     if (s->shift) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SHIFT, e->m[M_DSHIFT]};
-    if (sn_dnnl_exec(ctx, e->bwd, n, args, "running a batch-norm backward")) return SN_ERR_BACKEND;
+    if (sn_dnnl_exec(ctx, e->bwd, e->team_bwd, n, args, "running a batch-norm backward")) return SN_ERR_BACKEND;
     if (accumulate) {
 #pragma omp parallel for simd if (nx > SN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < nx; i++) dx[i] += out[i];

@@ -4,7 +4,9 @@
  * Everything oneDNN needs for one geometry (primitive descriptors,
  * primitives, weight reorders, memory objects) lives in one cache entry keyed
  * by the shape, the parameters and the thread count (oneDNN 2.6 fixes a
- * primitive's OpenMP team size at creation). A call only sets data handles
+ * primitive's OpenMP team size at creation). Each direction has its own team
+ * size from its work (onednn.h, conv_teams): a tiny convolution is created
+ * and run with one thread. A call only sets data handles
  * and executes: creating a fwd/bwd trio costs 0.5-2 ms, oneDNN's own cache
  * 1-4 us per lookup (DESIGN.md). The backward primitives are made on the
  * first backward call, with `any` weights and the forward pd as hint:
@@ -21,7 +23,7 @@
 #define CONV_KEY_TAG 0x636f6e76 /* "conv" */
 
 typedef struct conv_key {
-    int32_t tag, threads;
+    int32_t tag, threads, team_fwd, team_bd, team_bw;
     int64_t n, h, w, ci, co, oh, ow;
     int32_t kh, kw, stride_h, stride_w, pad_t, pad_l, pad_b, pad_r, dil_h, dil_w, groups, has_bias;
 } conv_key;
@@ -29,6 +31,7 @@ typedef struct conv_key {
 typedef struct conv_entry {
     dnnl_engine_t engine; /* not owned */
     const char *prefix;   /* "conv" or "dwconv", for sn_impl_name */
+    int team_fwd, team_bd, team_bw; /* OpenMP team per direction */
     dnnl_memory_desc_t x_md, y_md, w_user_md, b_md;
     /* forward */
     dnnl_primitive_desc_t fwd_pd;
@@ -61,12 +64,38 @@ static void destroy_entry(void *p)
     free(e);
 }
 
+static bool is_depthwise(const sn_conv_shape *s)
+{
+    return s->p.groups > 1 && s->p.groups == s->ci && s->ci == s->co;
+}
+
+typedef struct conv_teams {
+    int fwd, bd, bw;
+} conv_teams;
+
+/* Team sizes per direction from the work (onednn.h). Dense forward on fewer
+ * than 16 output pixels (2x2 at batch 2, the deepest level of a 64x64 crop)
+ * runs alone up to 32 MFLOP: oneDNN 2.6's brgconv splits such an output
+ * badly, 2 threads were 1.5-2.5x SLOWER than 1 there (1x1 320 ch @2x2:
+ * 26 vs 59 us; 3x3 320 ch: 224 vs 329 us), while the backward passes of the
+ * same shapes do gain from 2 threads (3x3: 343 vs 184 us). */
+static conv_teams teams_of(const sn_conv_shape *s)
+{
+    int64_t flops = 2 * s->n * s->oh * s->ow * s->co * s->kh * s->kw * (s->ci / s->p.groups);
+    int64_t work = sn_dnnl_work(flops, s->n * (s->h * s->w * s->ci + s->oh * s->ow * s->co));
+    conv_teams t = {sn_dnnl_team_size(work), sn_dnnl_team_size(work), sn_dnnl_team_size(work)};
+    if (!is_depthwise(s) && s->n * s->oh * s->ow < 16 && work < 32000000) t.fwd = 1;
+    return t;
+}
+
 static conv_key make_key(const sn_conv_shape *s)
 {
     conv_key k;
     memset(&k, 0, sizeof k); /* no stray padding bytes in the hashed key */
     k.tag = CONV_KEY_TAG;
     k.threads = sn_get_num_threads();
+    conv_teams t = teams_of(s);
+    k.team_fwd = t.fwd, k.team_bd = t.bd, k.team_bw = t.bw;
     k.n = s->n, k.h = s->h, k.w = s->w, k.ci = s->ci, k.co = s->co, k.oh = s->oh, k.ow = s->ow;
     k.kh = s->kh, k.kw = s->kw;
     k.stride_h = s->p.stride_h, k.stride_w = s->p.stride_w;
@@ -75,11 +104,6 @@ static conv_key make_key(const sn_conv_shape *s)
     k.groups = s->p.groups;
     k.has_bias = s->has_bias;
     return k;
-}
-
-static bool is_depthwise(const sn_conv_shape *s)
-{
-    return s->p.groups > 1 && s->p.groups == s->ci && s->ci == s->co;
 }
 
 /* Our HWIO buffer as oneDNN sees it: element (o, i, kh, kw) of group g is at
@@ -229,7 +253,11 @@ static conv_entry *get_entry(sn_ctx *ctx, const sn_conv_shape *s)
     if (st == dnnl_success) st = sn_dnnl_md_nhwc(&e->y_md, s->n, s->oh, s->ow, s->co);
     if (st == dnnl_success) st = weights_md(&e->w_user_md, s, false);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&e->b_md, 1, b_dims, dnnl_f32, dnnl_a);
-    if (sn_dnnl_check(ctx, st, "describing convolution tensors") || create_forward(ctx, e, s)) {
+    e->team_fwd = key.team_fwd, e->team_bd = key.team_bd, e->team_bw = key.team_bw;
+    int saved = sn_dnnl_team_enter(e->team_fwd);
+    int rc = sn_dnnl_check(ctx, st, "describing convolution tensors") || create_forward(ctx, e, s);
+    sn_dnnl_team_leave(saved);
+    if (rc) {
         destroy_entry(e);
         return NULL;
     }
@@ -247,10 +275,10 @@ static int set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
     return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a convolution buffer");
 }
 
-static int run_reorder(sn_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t src, dnnl_memory_t dst)
+static int run_reorder(sn_ctx *ctx, dnnl_primitive_t r, int team, dnnl_memory_t src, dnnl_memory_t dst)
 {
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-    return sn_dnnl_exec(ctx, r, 2, args, "reordering convolution weights");
+    return sn_dnnl_exec(ctx, r, team, 2, args, "reordering convolution weights");
 }
 
 int sn_dnnl_conv_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w,
@@ -263,12 +291,12 @@ int sn_dnnl_conv_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, co
         return SN_ERR_BACKEND;
     dnnl_memory_t wm = e->w_user_m;
     if (e->w_to_fwd) { /* the weights change every step: reorder on every call */
-        if (run_reorder(ctx, e->w_to_fwd, e->w_user_m, e->w_fwd_m)) return SN_ERR_BACKEND;
+        if (run_reorder(ctx, e->w_to_fwd, e->team_fwd, e->w_user_m, e->w_fwd_m)) return SN_ERR_BACKEND;
         wm = e->w_fwd_m;
     }
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, e->y_m},
                                {DNNL_ARG_BIAS, e->b_m}};
-    return sn_dnnl_exec(ctx, e->fwd, s->has_bias ? 4 : 3, args, "running a convolution forward");
+    return sn_dnnl_exec(ctx, e->fwd, e->team_fwd, s->has_bias ? 4 : 3, args, "running a convolution forward");
 }
 
 /* ---- backward data --------------------------------------------------------- */
@@ -323,7 +351,12 @@ int sn_dnnl_conv_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float 
 {
     conv_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (!e->bd_ready && create_backward_data(ctx, e, s)) return SN_ERR_BACKEND;
+    if (!e->bd_ready) {
+        int saved = sn_dnnl_team_enter(e->team_bd);
+        int rc = create_backward_data(ctx, e, s);
+        sn_dnnl_team_leave(saved);
+        if (rc) return SN_ERR_BACKEND;
+    }
     int64_t nx = s->n * s->h * s->w * s->ci;
     /* The primitive overwrites: accumulate through a step-arena buffer. */
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
@@ -332,11 +365,11 @@ int sn_dnnl_conv_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float 
         return SN_ERR_BACKEND;
     dnnl_memory_t wm = e->w_user_m;
     if (e->w_to_bd) {
-        if (run_reorder(ctx, e->w_to_bd, e->w_user_m, e->w_bd_m)) return SN_ERR_BACKEND;
+        if (run_reorder(ctx, e->w_to_bd, e->team_bd, e->w_user_m, e->w_bd_m)) return SN_ERR_BACKEND;
         wm = e->w_bd_m;
     }
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->dy_m}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, e->dx_m}};
-    if (sn_dnnl_exec(ctx, e->bd, 3, args, "running a convolution backward-data")) return SN_ERR_BACKEND;
+    if (sn_dnnl_exec(ctx, e->bd, e->team_bd, 3, args, "running a convolution backward-data")) return SN_ERR_BACKEND;
     if (accumulate) add_into(dx, out, nx);
     return SN_OK;
 }
@@ -376,13 +409,18 @@ int sn_dnnl_conv_backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const flo
     assert(!db || s->has_bias);
     conv_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (!e->bw_ready && create_backward_weights(ctx, e, s)) return SN_ERR_BACKEND;
+    if (!e->bw_ready) {
+        int saved = sn_dnnl_team_enter(e->team_bw);
+        int rc = create_backward_weights(ctx, e, s);
+        sn_dnnl_team_leave(saved);
+        if (rc) return SN_ERR_BACKEND;
+    }
     if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->dy_m, dy) || set_handle(ctx, e->dw_user_m, dw))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_DIFF_DST, e->dy_m},
                                {DNNL_ARG_DIFF_WEIGHTS, e->dw_bw_m}, {DNNL_ARG_DIFF_BIAS, e->db_m}};
-    if (sn_dnnl_exec(ctx, e->bw, s->has_bias ? 4 : 3, args, "running a convolution backward-weights") ||
-        run_reorder(ctx, e->dw_to_user, e->dw_bw_m, e->dw_user_m))
+    if (sn_dnnl_exec(ctx, e->bw, e->team_bw, s->has_bias ? 4 : 3, args, "running a convolution backward-weights") ||
+        run_reorder(ctx, e->dw_to_user, e->team_bw, e->dw_bw_m, e->dw_user_m))
         return SN_ERR_BACKEND;
     if (db) {
         void *p = NULL;

@@ -1,6 +1,7 @@
 /* oneDNN 2.6 matmul (dnnl_matmul_desc_init) on row-major batched matrices.
  * Transposed operands are described by strides: oneDNN reads them in place.
- * One cache entry per (shape, flags, accumulate, thread count) holds the
+ * One cache entry per (shape, flags, accumulate, thread count, team size;
+ * onednn.h: a tiny product is created and run with one thread) holds the
  * primitive and its memory objects; a call sets three data handles and
  * executes (DESIGN.md: creation costs far more than a small product). */
 #include <stdlib.h>
@@ -12,13 +13,14 @@
 #define MATMUL_KEY_TAG 0x6d6d756c /* "mmul" */
 
 typedef struct matmul_key {
-    int32_t tag, threads;
+    int32_t tag, threads, team;
     int64_t batch, m, k, n;
     int32_t x_batched, y_batched, trans_x, trans_y, accumulate;
 } matmul_key;
 
 typedef struct matmul_entry {
     dnnl_primitive_t prim;
+    int team; /* OpenMP team */
     dnnl_memory_t x_m, y_m, out_m;
 } matmul_entry;
 
@@ -83,6 +85,9 @@ static matmul_entry *get_entry(sn_ctx *ctx, const sn_matmul_shape *s, bool accum
     memset(&key, 0, sizeof key); /* no stray padding bytes in the hashed key */
     key.tag = MATMUL_KEY_TAG;
     key.threads = sn_get_num_threads();
+    int64_t bx = s->x_batched ? s->batch : 1, by = s->y_batched ? s->batch : 1;
+    key.team = sn_dnnl_team_size(
+        sn_dnnl_work(2 * s->batch * s->m * s->k * s->n, bx * s->m * s->k + by * s->k * s->n + s->batch * s->m * s->n));
     key.batch = s->batch, key.m = s->m, key.k = s->k, key.n = s->n;
     key.x_batched = s->x_batched, key.y_batched = s->y_batched;
     key.trans_x = s->trans_x, key.trans_y = s->trans_y, key.accumulate = accumulate;
@@ -93,7 +98,11 @@ static matmul_entry *get_entry(sn_ctx *ctx, const sn_matmul_shape *s, bool accum
         sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a matmul");
         return NULL;
     }
-    if (create(ctx, e, s, accumulate, what) || sn_cache_put(ctx, &key, sizeof key, e, destroy_entry)) {
+    e->team = key.team;
+    int saved = sn_dnnl_team_enter(e->team);
+    int rc = create(ctx, e, s, accumulate, what);
+    sn_dnnl_team_leave(saved);
+    if (rc || sn_cache_put(ctx, &key, sizeof key, e, destroy_entry)) {
         destroy_entry(e);
         return NULL;
     }
@@ -111,5 +120,5 @@ int sn_dnnl_matmul(sn_ctx *ctx, const sn_matmul_shape *s, const float *x, const 
     if (st == dnnl_success) st = dnnl_memory_set_data_handle(e->out_m, out);
     if (sn_dnnl_check(ctx, st, "setting matmul buffers")) return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_WEIGHTS, e->y_m}, {DNNL_ARG_DST, e->out_m}};
-    return sn_dnnl_exec(ctx, e->prim, 3, args, "running a matmul");
+    return sn_dnnl_exec(ctx, e->prim, e->team, 3, args, "running a matmul");
 }

@@ -8,6 +8,7 @@
  *  - every backward primitive created with `any` weights and the forward pd
  *    as hint (forcing the forward's format silently selects `ref`);
  *  - primitives cached per (op, shapes, thread count) in the context cache;
+ *  - tiny primitives created AND run with a team of 1 (sn_dnnl_team_size);
  *  - implementation names recorded so benchmarks can print them: a `ref`
  *    implementation on a hot path is a bug. */
 #ifndef SEGNAS_OPS_ONEDNN_H
@@ -43,9 +44,41 @@ void sn_dnnl_note_impl(sn_ctx *ctx, const char *op, const_dnnl_primitive_desc_t 
  * the physical layout is tag acdb = nhwc). */
 dnnl_status_t sn_dnnl_md_nhwc(dnnl_memory_desc_t *md, int64_t n, int64_t h, int64_t w, int64_t c);
 
-/* Runs a primitive with (arg, memory) pairs on the context's stream and
- * waits for it. */
-int sn_dnnl_exec(sn_ctx *ctx, dnnl_primitive_t prim, int n_args, const dnnl_exec_arg_t *args,
+/* ---- OpenMP team size per primitive ------------------------------------------
+ * oneDNN 2.6 (OpenMP runtime) reads omp_get_max_threads() when a primitive
+ * descriptor / primitive is created (many jit kernels fix their work split
+ * then) and again at execution (parallel(0, ...) and parallel_nd use the
+ * current value). For tiny tensors a 2-thread fork/join costs more than the
+ * kernel (DESIGN.md: 0.6 us alone vs 4.4 us), so each primitive gets a team
+ * size from its work, and both its creation and every execution run with
+ * omp_set_num_threads(team) set on the calling thread, restored right after.
+ * This relies on segnas calling oneDNN only from a single thread outside any
+ * parallel region (true everywhere in src/ops): omp_set_num_threads changes
+ * the calling thread's ICV, which is what oneDNN reads. The team is part of
+ * every cache key, beside sn_get_num_threads(). */
+
+/* Work estimate in FLOP-equivalents: flops + SN_DNNL_ELEM_WORK per element
+ * read or written (memory-bound ops cost ~0.1-0.2 ns per element on one core
+ * here, ~16 FLOPs of a small convolution). */
+#define SN_DNNL_ELEM_WORK 16
+/* Below this (~3 us on one core of the target machine) one thread is faster
+ * than a 2-thread team: measured per primitive kind and size, 1 vs 2
+ * threads, on convolutions 1x1/3x3/depthwise 3x3, batch norm, pooling and
+ * resampling at 2x2..64x64, 8..320 channels, batch 2 (see the report in
+ * src/ops/onednn/common.c). */
+#define SN_DNNL_SERIAL_WORK 300000
+
+int64_t sn_dnnl_work(int64_t flops, int64_t elements);
+/* 1 when work < SN_DNNL_SERIAL_WORK, else sn_get_num_threads(). */
+int sn_dnnl_team_size(int64_t work);
+/* Sets the calling thread's OpenMP team size to `team` and returns the one
+ * to give back to sn_dnnl_team_leave (no-op when they are equal). */
+int sn_dnnl_team_enter(int team);
+void sn_dnnl_team_leave(int saved);
+
+/* Runs a primitive with (arg, memory) pairs on the context's stream with a
+ * team of `team` threads (the one it was created with) and waits for it. */
+int sn_dnnl_exec(sn_ctx *ctx, dnnl_primitive_t prim, int team, int n_args, const dnnl_exec_arg_t *args,
                  const char *what);
 
 #endif

@@ -1,5 +1,6 @@
 /* oneDNN 2.6 linear resampling (bilinear in 2-D) forward and backward,
- * NHWC. One cache entry per (shape, thread count): forward pd and
+ * NHWC. One cache entry per (shape, thread count, team size; onednn.h: a
+ * tiny resampling is created and run with one thread): forward pd and
  * primitive, the backward ones made on the first backward call (forward pd
  * as hint), memory objects whose buffers are set per call. The scaling
  * factors are left to oneDNN to derive from the dims (out / in), which is
@@ -13,12 +14,13 @@
 #define RESAMPLE_KEY_TAG 0x72736d70 /* "rsmp" */
 
 typedef struct resample_key {
-    int32_t tag, threads;
+    int32_t tag, threads, team;
     int64_t n, h, w, c, oh, ow;
 } resample_key;
 
 typedef struct resample_entry {
     dnnl_engine_t engine; /* not owned */
+    int team;             /* OpenMP team, both directions */
     dnnl_memory_desc_t x_md, y_md;
     dnnl_primitive_desc_t fwd_pd, bwd_pd;
     dnnl_primitive_t fwd, bwd;
@@ -45,6 +47,7 @@ static resample_key make_key(const sn_resample_shape *s)
     memset(&k, 0, sizeof k); /* no stray padding bytes in the hashed key */
     k.tag = RESAMPLE_KEY_TAG;
     k.threads = sn_get_num_threads();
+    k.team = sn_dnnl_team_size(sn_dnnl_work(0, s->n * (s->h * s->w + s->oh * s->ow) * s->c));
     k.n = s->n, k.h = s->h, k.w = s->w, k.c = s->c, k.oh = s->oh, k.ow = s->ow;
     return k;
 }
@@ -82,9 +85,13 @@ static resample_entry *get_entry(sn_ctx *ctx, const sn_resample_shape *s)
         return NULL;
     }
     e->engine = d->engine;
+    e->team = key.team;
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->x_md, s->n, s->h, s->w, s->c);
     if (st == dnnl_success) st = sn_dnnl_md_nhwc(&e->y_md, s->n, s->oh, s->ow, s->c);
-    if (sn_dnnl_check(ctx, st, "describing resampling tensors") || create_forward(ctx, e)) {
+    int saved = sn_dnnl_team_enter(e->team);
+    int rc = sn_dnnl_check(ctx, st, "describing resampling tensors") || create_forward(ctx, e);
+    sn_dnnl_team_leave(saved);
+    if (rc) {
         destroy_entry(e);
         return NULL;
     }
@@ -108,7 +115,7 @@ int sn_dnnl_resample_forward(sn_ctx *ctx, const sn_resample_shape *s, const floa
     if (!e) return ctx_status(ctx);
     if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->y_m, y)) return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_DST, e->y_m}};
-    return sn_dnnl_exec(ctx, e->fwd, 2, args, "running a resampling forward");
+    return sn_dnnl_exec(ctx, e->fwd, e->team, 2, args, "running a resampling forward");
 }
 
 static int create_backward(sn_ctx *ctx, resample_entry *e)
@@ -132,14 +139,19 @@ int sn_dnnl_resample_backward(sn_ctx *ctx, const sn_resample_shape *s, const flo
 {
     resample_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (!e->bwd_ready && create_backward(ctx, e)) return SN_ERR_BACKEND;
+    if (!e->bwd_ready) {
+        int saved = sn_dnnl_team_enter(e->team);
+        int rc = create_backward(ctx, e);
+        sn_dnnl_team_leave(saved);
+        if (rc) return SN_ERR_BACKEND;
+    }
     int64_t nx = s->n * s->h * s->w * s->c;
     /* The primitive overwrites: accumulate through a step-arena buffer. */
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
     if (!out) return ctx_status(ctx);
     if (set_handle(ctx, e->dy_m, dy) || set_handle(ctx, e->dx_m, out)) return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_DIFF_DST, e->dy_m}, {DNNL_ARG_DIFF_SRC, e->dx_m}};
-    if (sn_dnnl_exec(ctx, e->bwd, 2, args, "running a resampling backward")) return SN_ERR_BACKEND;
+    if (sn_dnnl_exec(ctx, e->bwd, e->team, 2, args, "running a resampling backward")) return SN_ERR_BACKEND;
     if (accumulate) {
 #pragma omp parallel for simd if (nx > SN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < nx; i++) dx[i] += out[i];
