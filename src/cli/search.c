@@ -25,7 +25,7 @@ typedef struct search_flags {
     int64_t steps_per_epoch, val_samples, checkpoint_every, seed, stop_after;
     double lr, lr_min, momentum, wd, arch_lr, arch_wd;
     double scale_min, scale_max; /* 0 = the data's default */
-    bool resume, space_size, affine;
+    bool resume, space_size, affine, skip_bad;
     const char *recompute; /* "auto", "on", "off" */
 } search_flags;
 
@@ -83,6 +83,7 @@ static int parse_flags(search_flags *f, int argc, char **argv)
         {"seed", ARG_INT64, &f->seed, "random seed (weights, splits, augmentation)"},
         {"threads", ARG_INT, &f->threads, "compute threads (OpenMP and oneDNN)"},
         {"loader-threads", ARG_INT, &f->loader_threads, "data loading threads"},
+        {"skip-bad", ARG_BOOL, &f->skip_bad, "skip unreadable samples (counted) instead of stopping"},
         {"resume", ARG_BOOL, &f->resume, "continue from the checkpoint in --run"},
         {"stop-after", ARG_INT64, &f->stop_after,
          "stop with a checkpoint after this many weight steps in total, as Ctrl-C would (0 = run to the end)"},
@@ -343,6 +344,8 @@ static int search_loop(search_run *r)
         rc = save_checkpoint(r);
     }
     cli_progress_end(&bar);
+    int64_t skipped = sn_loader_skipped(r->loader_a) + sn_loader_skipped(r->loader_b);
+    if (skipped) fprintf(stderr, "segnas: skipped %lld unreadable samples (--skip-bad)\n", (long long)skipped);
     if (rc == SN_ERR_INTERRUPTED) {
         fprintf(stderr, "segnas: %s: saving a checkpoint to resume from (--resume)\n",
                 cli_interrupted() ? "interrupted" : "stopped (--stop-after)");
@@ -376,6 +379,7 @@ static int open_loaders(search_run *r)
     sn_loader_config_default(&lc);
     lc.batch = r->flags.batch;
     lc.n_threads = r->flags.loader_threads;
+    lc.skip_bad = r->flags.skip_bad;
     lc.seed = (uint64_t)r->flags.seed;
     int crop = r->flags.crop ? r->flags.crop : (r->flags.data.root ? 321 : r->flags.data.synth_size);
     lc.aug.crop_h = lc.aug.crop_w = crop;
