@@ -52,6 +52,7 @@ static uint64_t mix64(uint64_t z)
 void sn_augment_draw(const sn_augment_config *c, uint64_t seed, int64_t epoch, int64_t index, int src_h,
                      int src_w, sn_augment_params *p)
 {
+    memset(p, 0, sizeof *p); /* padding bytes too: draws compare with memcmp */
     sn_rng r;
     sn_rng_seed(&r, mix64(mix64(mix64(seed ^ 0xa5a5a5a5a5a5a5a5ULL) ^ (uint64_t)epoch) ^ (uint64_t)index));
     double s = c->scale_min + (c->scale_max - c->scale_min) * sn_rng_uniform(&r);
