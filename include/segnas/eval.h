@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "segnas/data.h"
+#include "segnas/models.h"
 #include "segnas/tensor.h"
 
 #ifdef __cplusplus
@@ -38,6 +40,31 @@ double sn_confusion_miou(const sn_confusion *c);
 /* Correct pixels / counted pixels; NaN when nothing was counted. */
 double sn_confusion_pixel_accuracy(const sn_confusion *c);
 int64_t sn_confusion_total(const sn_confusion *c);
+
+/* ---- inference of a discrete network (src/eval/inference.c) ---------------
+ * As deeplab/model.py `predict_labels_multi_scale`: per scale the image is
+ * resized (bilinear), run in evaluation mode (running BN statistics, no
+ * dropout, no tape), its logits resized back to the image size
+ * (align_corners, as the model's own upsampling) and turned into softmax
+ * PROBABILITIES; the probabilities of all scales (and, with flip, of the
+ * horizontally mirrored input, mirrored back) are averaged. With a crop,
+ * each scaled image is covered by crop_h x crop_w windows at a stride of
+ * 2/3 of the crop (windows clipped to the image, the last one flush with
+ * its edge) and the LOGITS of overlapping windows are averaged. */
+typedef struct sn_infer_config {
+    const double *scales; /* NULL or n_scales 0: {1} */
+    int n_scales;
+    bool flip;
+    int crop_h, crop_w;   /* 0: the whole image in one pass */
+    float mean[3], std[3];
+} sn_infer_config;
+
+/* Scale 1, no flip, whole image, the augmentation's normalisation. */
+void sn_infer_config_default(sn_infer_config *c);
+/* probs: img->h * img->w * n_classes floats (HWC). */
+int sn_infer_probs(sn_ctx *ctx, const sn_model *m, const sn_image *img, const sn_infer_config *c, float *probs);
+/* Argmax of probs (n pixels of k classes) into pred. */
+void sn_probs_argmax(const float *probs, int64_t n, int k, uint8_t *pred);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,25 @@
 extern "C" {
 #endif
 
+/* The context module after the backbone (issue 6): ASPP, as the paper, or
+ * one of the context / graph-reasoning heads of segnas/nn.h, each mapping
+ * the last cell's output to aspp_channels for the decoder. */
+typedef enum sn_head_kind {
+    SN_HEAD_ASPP,
+    SN_HEAD_PPM,
+    SN_HEAD_GLORE,
+    SN_HEAD_A2,
+    SN_HEAD_GCU,
+    SN_HEAD_SGR,
+    SN_HEAD_NONLOCAL,
+    SN_HEAD_COUNT
+} sn_head_kind;
+
+/* "aspp", "ppm", "glore", "a2", "gcu", "sgr", "nonlocal"; "?" otherwise. */
+const char *sn_head_name(int kind);
+/* The kind named `name`, or -1. */
+int sn_head_parse(const char *name);
+
 typedef struct sn_model_config {
     sn_genotype genotype;       /* path, cell and F (genotype.filter_multiplier) */
     int n_classes;              /* default 19 (Cityscapes) */
@@ -36,6 +55,11 @@ typedef struct sn_model_config {
     float aspp_dropout;         /* 0.1 after the ASPP projection (model.py keep 0.9) */
     float drop_path_keep_prob;  /* 1 = no drop path (nas_network.py config) */
     int64_t total_steps;        /* for the drop-path schedule */
+    int head;                   /* sn_head_kind; default SN_HEAD_ASPP */
+    /* SGR's prior adjacency, n_classes x n_classes row-major (e.g. the
+     * co-occurrence matrix of `segnas data inspect`); NULL = identity. Read
+     * by sn_model_init only (the normalised copy is a buffer of the model). */
+    const float *sgr_adjacency;
 } sn_model_config;
 
 /* Defaults above for genotype g (copied). */
@@ -95,12 +119,33 @@ int sn_decoder_init(sn_nn_builder *b, sn_decoder *m, int64_t c_aspp, int64_t c_l
 sn_tensor *sn_decoder_forward(sn_ctx *ctx, const sn_decoder *m, sn_tensor *aspp_out, sn_tensor *low,
                               bool training);
 
+/* One non-ASPP context head (only the member of `kind` is built). Widths
+ * from the head's output width c (context_head.c says why): PPM branches
+ * c/4; GloRe c/4 nodes of c/2 state channels; A2 c/4 descriptors of c/4
+ * channels; GCU units of 2, 4, 8, 32 vertices, c/4 channels each; SGR one
+ * node per class, d = e = c/4; non-local c/2 embedding and value channels. */
+typedef struct sn_context_head {
+    int kind;
+    sn_ppm_head ppm;
+    sn_glore_head glore;
+    sn_a2_head a2;
+    sn_gcu_head gcu;
+    sn_sgr_head sgr;
+    sn_nonlocal_head nonlocal;
+} sn_context_head;
+
+int sn_context_head_init(sn_nn_builder *b, sn_context_head *m, int kind, int64_t c_in, int64_t c_out, int n_classes,
+                         const float *sgr_adjacency);
+sn_tensor *sn_context_head_forward(sn_ctx *ctx, const sn_context_head *m, sn_tensor *x, bool training);
+sn_cost sn_context_head_cost(const sn_context_head *m, int64_t h, int64_t w);
+
 typedef struct sn_model {
     sn_model_config cfg;
     sn_conv_bn stem[3];
     sn_model_cell *cells;      /* n_layers */
     int low_level_cell;        /* last cell at level 0 (decoder input); -1 = the stem */
-    sn_aspp aspp;
+    sn_aspp aspp;              /* cfg.head == SN_HEAD_ASPP */
+    sn_context_head context;   /* any other head */
     sn_decoder decoder;
     sn_conv classifier;        /* only without the decoder */
     sn_param_set weights, buffers;
@@ -142,7 +187,7 @@ typedef struct sn_part_cost {
 typedef enum sn_model_part {
     SN_PART_STEM,
     SN_PART_CELLS,
-    SN_PART_ASPP,
+    SN_PART_ASPP, /* the context head, whichever it is ("head") */
     SN_PART_DECODER,
     SN_PART_COUNT
 } sn_model_part;
@@ -152,9 +197,13 @@ typedef struct sn_model_cost {
     sn_part_cost total;
 } sn_model_costs;
 
+#define SN_PART_HEAD SN_PART_ASPP
+
 const char *sn_model_part_name(int part);
 
-/* Cost of the network for one in_h x in_w image. */
+/* Cost of the network for one in_h x in_w image. A head other than ASPP is
+ * counted by its own sn_*_cost (convolutions and matrix products, both in
+ * conv_madds; every learnable tensor in params). */
 int sn_model_cost(sn_ctx *ctx, const sn_model_config *c, int64_t in_h, int64_t in_w, sn_model_costs *out);
 
 #ifdef __cplusplus

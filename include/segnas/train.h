@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "segnas/models.h"
 #include "segnas/search.h"
 #include "segnas/tensor.h"
 
@@ -186,6 +187,66 @@ int sn_searcher_read_config(const char *path, sn_supernet_config *cfg, sn_search
                             char *err, size_t errlen);
 /* Restores tensors and counters into a searcher built with that config. */
 int sn_searcher_load(sn_searcher *s, const char *path, char *err, size_t errlen);
+
+/* ---- training a discrete network (src/train/trainer.c) --------------------
+ * DeepLab's recipe (deeplab/train.py, utils/train_utils.py): SGD with
+ * momentum 0.9, poly learning rate lr0 (1 - t/T)^0.9, L2 weight decay on
+ * convolution kernels and other weight matrices (tensors of 2 or more
+ * axes) but not on biases or batch-norm scale and shift (slim's arg_scope
+ * regularises only kernels); BN in training mode, ASPP dropout and the
+ * model's scheduled drop path (sn_model_drop_path_keep). */
+typedef struct sn_train_options {
+    double lr;           /* 0.05 */
+    double power;        /* 0.9 */
+    double momentum;     /* 0.9 */
+    double weight_decay; /* 1e-4 (DeepLab's value for its backbones) */
+    int64_t total_steps; /* the poly schedule's T */
+    bool class_weighted; /* weighted cross-entropy with class_weights */
+    float class_weights[255];
+} sn_train_options;
+
+void sn_train_options_default(sn_train_options *o);
+
+typedef struct sn_trainer {
+    sn_ctx *ctx;
+    sn_model model;
+    sn_train_options opt;
+    sn_optim *optim;
+    int group_decay, group_no_decay;
+    int64_t step; /* updates taken */
+    sn_rng rng;   /* dropout and drop path */
+} sn_trainer;
+
+int sn_trainer_init(sn_trainer *t, sn_ctx *ctx, const sn_model_config *cfg, const sn_train_options *o,
+                    uint64_t seed);
+void sn_trainer_free(sn_trainer *t);
+double sn_trainer_lr(const sn_trainer *t);
+/* Forward (training mode), loss, backward and one SGD update on a batch
+ * (images n*h*w*3 NHWC floats, labels n*h*w, 255 ignored). */
+int sn_train_step(sn_trainer *t, const float *images, const uint8_t *labels, int n, int h, int w, double *loss);
+
+/* Median-frequency balancing (Eigen & Fergus, ICCV 2015): freq_c = pixels
+ * of class c / pixels of the images where c appears, w_c = median(freq) /
+ * freq_c over the classes that appear; 0 for classes that never do. */
+void sn_median_frequency_weights(const int64_t *class_pixels, const int64_t *image_pixels, int n_classes,
+                                 float *weights);
+
+/* Checkpoint of a training run (src/train/train_checkpoint.c): weights, BN
+ * statistics (and the SGR adjacency) and momentum buffers as safetensors at
+ * `path`; a sidecar path.json ("segnas-train", version 1) with the model
+ * configuration (the genotype as its JSON object, head, F, classes, widths),
+ * the options, the step and `extra_json` (an object or NULL) under "extra".
+ * Both written atomically. */
+int sn_trainer_save(const sn_trainer *t, const char *path, const char *extra_json, char *err, size_t errlen);
+/* Reads the sidecar: the model configuration (sgr_adjacency NULL: the
+ * adjacency is restored with the buffers), the options (o may be NULL) and
+ * "extra" (malloc'ed JSON text or NULL; extra_json may be NULL). */
+int sn_train_read_config(const char *path, sn_model_config *cfg, sn_train_options *o, char **extra_json,
+                         char *err, size_t errlen);
+/* Restores every tensor and the step into a trainer built from that config. */
+int sn_trainer_load(sn_trainer *t, const char *path, char *err, size_t errlen);
+/* Restores weights and buffers only (inference). */
+int sn_model_load(sn_model *m, const char *path, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -14,5 +14,9 @@ int cmd_bench(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 /* `segnas data synth` (src/cli/data_synth.c), dispatched by cmd_data. */
 int cmd_data_synth(int argc, char **argv);
+/* `segnas train`, `eval`, `predict` (src/cli/train.c, eval.c, predict.c): a discrete network. */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -17,6 +17,9 @@ static const command commands[] = {
     {"decode", cmd_decode, "search checkpoint -> genotype JSON + SVG (top-2 cell, Viterbi path)"},
     {"search", cmd_search, "Auto-DeepLab hierarchical search (supernet, bi-level optimisation)"},
     {"stats", cmd_stats, "params and Multi-Adds of a network (autodeeplab or a genotype JSON), per part"},
+    {"train", cmd_train, "train a discrete network (autodeeplab or a genotype JSON, any context head)"},
+    {"eval", cmd_eval, "evaluate a trained network: per-class IoU, mIoU (multi-scale, flip, sliding window)"},
+    {"predict", cmd_predict, "colourised masks and overlays of images with a trained network"},
 };
 
 static void usage(FILE *f)

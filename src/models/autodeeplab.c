@@ -20,7 +20,9 @@ void sn_model_config_default(sn_model_config *c, const sn_genotype *g)
                            .decoder = true,
                            .aspp_dropout = 0.1f,
                            .drop_path_keep_prob = 1.0f,
-                           .total_steps = 1};
+                           .total_steps = 1,
+                           .head = SN_HEAD_ASPP,
+                           .sgr_adjacency = NULL};
 }
 
 int sn_model_variant_filters(char variant)
@@ -80,6 +82,8 @@ static int check_config(sn_ctx *ctx, const sn_model_config *c)
     if (!(c->drop_path_keep_prob > 0.0f && c->drop_path_keep_prob <= 1.0f) || c->total_steps < 1)
         return sn_ctx_fail(ctx, SN_ERR_ARG, "model: drop-path keep probability %g (0..1] over %lld steps (>= 1)",
                            (double)c->drop_path_keep_prob, (long long)c->total_steps);
+    if (c->head < 0 || c->head >= SN_HEAD_COUNT)
+        return sn_ctx_fail(ctx, SN_ERR_ARG, "model: head %d unknown (0..%d)", c->head, SN_HEAD_COUNT - 1);
     if (!(c->aspp_dropout >= 0.0f && c->aspp_dropout < 1.0f))
         return sn_ctx_fail(ctx, SN_ERR_ARG, "model: ASPP dropout %g must be in [0, 1)", (double)c->aspp_dropout);
     return SN_OK;
@@ -180,13 +184,15 @@ static int low_level_cell(const sn_genotype *g)
     return last;
 }
 
-static int head_init(sn_nn_builder *b, sn_model *m)
+static int head_init(sn_nn_builder *b, sn_model *m, const float *sgr_adjacency)
 {
     const sn_model_config *c = &m->cfg;
     const sn_genotype *g = &c->genotype;
     int last = g->path[g->n_layers - 1];
     int64_t c_top = cell_output_channels(g, last);
-    int rc = sn_aspp_init(b, &m->aspp, c_top, c->aspp_channels, 4 << last);
+    int rc = c->head == SN_HEAD_ASPP ? sn_aspp_init(b, &m->aspp, c_top, c->aspp_channels, 4 << last)
+                                     : sn_context_head_init(b, &m->context, c->head, c_top, c->aspp_channels,
+                                                            c->n_classes, sgr_adjacency);
     if (rc) return rc;
     if (c->decoder) {
         int64_t c_low = m->low_level_cell < 0 ? 2 * (int64_t)c->stem_channels : cell_output_channels(g, 0);
@@ -209,6 +215,7 @@ int sn_model_init(sn_ctx *ctx, sn_model *m, const sn_model_config *cfg, uint64_t
     int rc = sn_model_plan(ctx, cfg, plans);
     if (rc) return rc;
     m->cfg = *cfg;
+    m->cfg.sgr_adjacency = NULL; /* read here only; the model keeps its own copy */
     const sn_genotype *g = &cfg->genotype;
     m->cells = calloc((size_t)g->n_layers, sizeof *m->cells);
     if (!m->cells) return sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory for %d cells", g->n_layers);
@@ -221,7 +228,7 @@ int sn_model_init(sn_ctx *ctx, sn_model *m, const sn_model_config *cfg, uint64_t
         m->cells[l].plan = plans[l];
         rc = cell_init(&b, &m->cells[l], &g->cell, l);
     }
-    if (!rc) rc = head_init(&b, m);
+    if (!rc) rc = head_init(&b, m, cfg->sgr_adjacency);
     return rc;
 }
 
@@ -285,7 +292,9 @@ static sn_tensor *stem_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *images
 static sn_tensor *head_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *top, sn_tensor *low, const sn_model_run *run)
 {
     /* nas_network.py: ReLU after the last cell. */
-    sn_tensor *x = sn_aspp_forward(ctx, &m->aspp, sn_relu(ctx, top), run->training);
+    sn_tensor *x = sn_relu(ctx, top);
+    x = m->cfg.head == SN_HEAD_ASPP ? sn_aspp_forward(ctx, &m->aspp, x, run->training)
+                                    : sn_context_head_forward(ctx, &m->context, x, run->training);
     if (run->training && run->rng && m->cfg.aspp_dropout > 0.0f) x = sn_dropout(ctx, x, m->cfg.aspp_dropout, run->rng);
     if (m->cfg.decoder) return sn_decoder_forward(ctx, &m->decoder, x, low, run->training);
     return sn_conv_forward(ctx, &m->classifier, x);

@@ -8,7 +8,7 @@
 
 const char *sn_model_part_name(int part)
 {
-    static const char *names[SN_PART_COUNT] = {"stem", "cells", "aspp", "decoder"};
+    static const char *names[SN_PART_COUNT] = {"stem", "cells", "head", "decoder"};
     return part >= 0 && part < SN_PART_COUNT ? names[part] : "?";
 }
 
@@ -92,6 +92,33 @@ static void aspp_cost(sn_part_cost *pc, const sn_model_config *c, int64_t c_in, 
     (void)level;
 }
 
+/* A context head's cost comes from its own sn_*_cost, which reads the built
+ * module: build it once in a scratch context (identity adjacency; sizes
+ * only matter) and throw it away. */
+static int context_head_cost(sn_ctx *ctx, sn_part_cost *pc, const sn_model_config *c, int64_t c_in, size2 at)
+{
+    sn_ctx_options o = {.step_arena_bytes = (size_t)1 << 16, .param_arena_bytes = (size_t)1 << 20};
+    sn_ctx *scratch = sn_ctx_create(&o);
+    if (!scratch) return sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory counting the %s head", sn_head_name(c->head));
+    sn_param_set params = {0}, buffers = {0};
+    sn_rng rng;
+    sn_rng_seed(&rng, 0);
+    sn_nn_builder b = {.ctx = scratch, .rng = &rng, .params = &params, .buffers = &buffers};
+    sn_context_head head;
+    int rc = sn_context_head_init(&b, &head, c->head, c_in, c->aspp_channels, c->n_classes, NULL);
+    if (rc) {
+        sn_ctx_fail(ctx, rc, "%s", sn_ctx_error(scratch));
+    } else {
+        sn_cost hc = sn_context_head_cost(&head, at.h, at.w);
+        pc->params += hc.params;
+        pc->conv_madds += hc.madds;
+    }
+    sn_param_set_free(&params);
+    sn_param_set_free(&buffers);
+    sn_ctx_destroy(scratch);
+    return rc;
+}
+
 static void decoder_cost(sn_part_cost *pc, const sn_model_config *c, int64_t c_low_in, int top_level,
                          const geometry *geo)
 {
@@ -140,7 +167,9 @@ int sn_model_cost(sn_ctx *ctx, const sn_model_config *c, int64_t in_h, int64_t i
 
     int top = g->path[g->n_layers - 1];
     int64_t c_top = (int64_t)g->cell.n_blocks * g->filter_multiplier << top;
-    aspp_cost(&out->part[SN_PART_ASPP], c, c_top, top, geo.level[top]);
+    if (c->head == SN_HEAD_ASPP) aspp_cost(&out->part[SN_PART_HEAD], c, c_top, top, geo.level[top]);
+    else if ((rc = context_head_cost(ctx, &out->part[SN_PART_HEAD], c, c_top, geo.level[top])))
+        return rc;
 
     sn_part_cost *dec = &out->part[SN_PART_DECODER];
     if (c->decoder) {
