@@ -214,6 +214,53 @@ static void test_errors(sn_ctx *ctx)
     sn_step_end(ctx);
 }
 
+/* Few values per channel (the plain double path of batch_norm.c): 1x1 maps
+ * at batch 2, as ASPP's image pooling makes, and 2x1x3. Forward against the
+ * reference, gradients against finite differences, in both modes. */
+typedef struct small_user {
+    int64_t rows;
+    bool train;
+    const double *mean, *var;
+} small_user;
+
+static void small_fn(void *u, const double *const *in, double *out)
+{
+    const small_user *b = u;
+    double mean[C], var[C];
+    if (b->train) ref_batch_norm_train(in[0], in[1], in[2], out, mean, var, b->rows, C, EPS);
+    else ref_batch_norm_eval(in[0], in[1], in[2], b->mean, b->var, out, b->rows, C, EPS);
+}
+
+static void test_small(sn_ctx *ctx)
+{
+    int64_t cs[1] = {C}, widths[2] = {1, 3};
+    double rm[C] = {0.1, -0.2, 0.3}, rv[C] = {0.5, 1.5, 0.8};
+    for (int wi = 0; wi < 2; wi++)
+        for (int train = 1; train >= 0; train--) {
+            int64_t rows = 2 * widths[wi], numel = rows * C;
+            sn_tensor *x = leaf4(ctx, 2, 1, widths[wi], C, 70 + wi), *g = leaf(ctx, 1, cs, 71), *b = leaf(ctx, 1, cs, 72);
+            sn_tensor *m = sn_tensor_new(ctx, 1, cs), *v = sn_tensor_new(ctx, 1, cs);
+            for (int c = 0; c < C; c++) m->data[c] = (float)rm[c], v->data[c] = (float)rv[c];
+            sn_tensor *y = sn_batch_norm(ctx, x, g, b, m, v, train, 0.1f, EPS);
+            CHECK(y != NULL, "2x1x%lld %s: %s", (long long)widths[wi], train ? "train" : "eval", sn_ctx_error(ctx));
+            if (!y) break;
+            double *xd = to_f64(x->data, numel), *gd = to_f64(g->data, C), *bd = to_f64(b->data, C), want[6 * C];
+            small_user u = {rows, train, rm, rv};
+            const double *ins[3] = {xd, gd, bd};
+            small_fn(&u, ins, want);
+            double fe = rel_err_f32_f64(y->data, want, numel, 1e-6);
+            CHECK(fe < 1e-5, "2x1x%lld %s forward rel err %g", (long long)widths[wi], train ? "train" : "eval", fe);
+            float *r = random_floats(numel, 73);
+            CHECK(sn_backward_from(ctx, y, r) == SN_OK, "small backward: %s", sn_ctx_error(ctx));
+            const float *inputs[3] = {x->data, g->data, b->data}, *grads[3] = {x->grad, g->grad, b->grad};
+            int64_t sizes[3] = {numel, C, C};
+            double ge = gradcheck(small_fn, &u, 3, inputs, sizes, grads, r, numel, 1e-3);
+            CHECK(ge < 1e-3, "2x1x%lld %s gradient rel err %g", (long long)widths[wi], train ? "train" : "eval", ge);
+            free(xd), free(gd), free(bd), free(r);
+            sn_step_end(ctx);
+        }
+}
+
 /* A search-size activation (2x80x80x40) must not run on oneDNN's
  * reference implementations, in either mode (DESIGN.md). */
 static void test_impls(sn_ctx *ctx)
@@ -245,6 +292,7 @@ int main(void)
     test_accumulation(ctx);
     test_params_only(ctx);
     test_errors(ctx);
+    test_small(ctx);
     test_impls(ctx);
     sn_ctx_destroy(ctx);
     return check_summary("batch_norm");

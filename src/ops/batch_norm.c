@@ -3,8 +3,9 @@
  * running = (1 - momentum) * running + momentum * batch, where the batch
  * variance fed to the running one is unbiased (n / (n - 1)) while the
  * normalisation itself uses the biased one. The arithmetic runs on oneDNN
- * (ops/onednn/batch_norm.c); this file checks shapes, keeps the running
- * statistics and records the node. */
+ * (ops/onednn/batch_norm.c), except with very few values per channel (see
+ * SMALL_BN_COUNT); this file checks shapes, keeps the running statistics
+ * and records the node. */
 #include <math.h>
 #include <string.h>
 
@@ -18,6 +19,57 @@ typedef struct bn_saved {
     float *mean, *var;
 } bn_saved;
 
+/* With fewer values per channel than this (ASPP's image-pooling branch: a
+ * 1x1 map, so N values), a plain loop in double replaces oneDNN: the
+ * primitive's cost is all overhead there, and at N = 2 the training
+ * backward is a near-exact cancellation (x_hat = +-1) that float32 sums
+ * turn into noise well above 1e-4 of the gradients upstream. */
+#define SMALL_BN_COUNT 16
+
+static void small_bn_forward(const sn_bn_shape *s, const float *x, const float *gamma, const float *beta,
+                             float *mean, float *var, float *y)
+{
+    int64_t m = s->n * s->h * s->w, c = s->c;
+    for (int64_t k = 0; k < c; k++) {
+        double mu = mean[k], v = var[k];
+        if (!s->global_stats) {
+            double sum = 0, sq = 0;
+            for (int64_t i = 0; i < m; i++) sum += x[i * c + k];
+            mu = sum / (double)m;
+            for (int64_t i = 0; i < m; i++) sq += (x[i * c + k] - mu) * (x[i * c + k] - mu);
+            v = sq / (double)m;
+            mean[k] = (float)mu, var[k] = (float)v;
+        }
+        double a = (gamma ? gamma[k] : 1.0) / sqrt(v + s->eps), b = (beta ? beta[k] : 0.0) - a * mu;
+        for (int64_t i = 0; i < m; i++) y[i * c + k] = (float)(a * x[i * c + k] + b);
+    }
+}
+
+static void small_bn_backward(const sn_bn_shape *s, const float *x, const float *dy, const float *gamma,
+                              const float *mean, const float *var, float *dx, bool accumulate, float *dgamma,
+                              float *dbeta)
+{
+    int64_t m = s->n * s->h * s->w, c = s->c;
+    for (int64_t k = 0; k < c; k++) {
+        double rstd = 1.0 / sqrt((double)var[k] + s->eps), sum_dy = 0, sum_dy_xhat = 0;
+        for (int64_t i = 0; i < m; i++) {
+            sum_dy += dy[i * c + k];
+            sum_dy_xhat += dy[i * c + k] * (x[i * c + k] - (double)mean[k]) * rstd;
+        }
+        double g = (gamma ? gamma[k] : 1.0) * rstd;
+        for (int64_t i = 0; i < m; i++) {
+            double d = dy[i * c + k];
+            if (!s->global_stats)
+                d -= (sum_dy + (x[i * c + k] - (double)mean[k]) * rstd * sum_dy_xhat) / (double)m;
+            dx[i * c + k] = (float)((accumulate ? dx[i * c + k] : 0.0) + g * d);
+        }
+        if (dgamma) dgamma[k] += (float)sum_dy_xhat;
+        if (dbeta) dbeta[k] += (float)sum_dy;
+    }
+}
+
+static bool small_bn(const sn_bn_shape *s) { return s->n * s->h * s->w < SMALL_BN_COUNT; }
+
 static int bn_backward(sn_ctx *ctx, sn_node *node)
 {
     const bn_saved *sv = node->saved;
@@ -29,6 +81,11 @@ static int bn_backward(sn_ctx *ctx, sn_node *node)
     float *dbeta = beta && beta->requires_grad ? sn_grad_of(ctx, beta) : NULL;
     if (!dx || (gamma && gamma->requires_grad && !dgamma) || (beta && beta->requires_grad && !dbeta))
         return ctx_status(ctx);
+    if (small_bn(&sv->s)) {
+        small_bn_backward(&sv->s, x->data, node->out->grad, gamma ? gamma->data : NULL, sv->mean, sv->var, dx,
+                          !fresh, dgamma, dbeta);
+        return SN_OK;
+    }
     return sn_dnnl_bn_backward(ctx, &sv->s, x->data, node->out->grad, gamma ? gamma->data : NULL,
                                beta ? beta->data : NULL, sv->mean, sv->var, dx, !fresh, dgamma, dbeta);
 }
@@ -99,8 +156,10 @@ sn_tensor *sn_batch_norm(sn_ctx *ctx, sn_tensor *x, sn_tensor *gamma, sn_tensor 
         memcpy(mean, running_mean->data, (size_t)c * sizeof(float));
         memcpy(var, running_var->data, (size_t)c * sizeof(float));
     }
-    if (sn_dnnl_bn_forward(ctx, &s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var,
-                           y->data))
+    if (small_bn(&s))
+        small_bn_forward(&s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var, y->data);
+    else if (sn_dnnl_bn_forward(ctx, &s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var,
+                                y->data))
         return NULL;
     /* A recomputed segment (sn_recompute) already updated them once. */
     if (training && running_mean && !sn_recomputing(ctx))
