@@ -11,8 +11,12 @@ build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The out-of-the-box example: search, decode, retrain, evaluate, plot into
+# results/ (about 15 minutes on 2 cores after the build).
+RESULTS ?= results
 demo: build
-	$(BUILD)/segnas demo
+	$(BUILD)/segnas demo --out $(RESULTS)
+	@echo "make demo: the results are in $(RESULTS)/ (start with $(RESULTS)/README.md; $(RESULTS)/commands.txt has the commands)"
 
 # Optimised (gcc), sanitised (gcc ASan+UBSan) and clang test runs, as CI does.
 test: deps test-release test-sanitize test-clang

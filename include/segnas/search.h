@@ -168,6 +168,15 @@ sn_tensor *sn_supernet_forward(sn_ctx *ctx, const sn_supernet *net, sn_tensor *i
 int64_t sn_supernet_level_channels(const sn_supernet_config *c, int level);
 
 
+/* ---- random architectures (the baseline of a search) ------------------------
+ * A genotype drawn from the space decoding produces: the path uniformly over
+ * all walks of n_layers-1 transitions from level 0 (moves -1/0/+1 within
+ * 0..n_levels-1, as sn_viterbi_decode), the cell with per block two
+ * distinct uniform inputs, each with a uniform non-none operator.
+ * SN_ERR_ARG for sizes outside 1..SN_MAX_LAYERS / SN_MAX_LEVELS /
+ * SN_MAX_BLOCKS or filters < 1. */
+int sn_genotype_random(sn_genotype *g, int n_layers, int n_levels, int n_blocks, int filters, sn_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif

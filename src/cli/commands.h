@@ -19,4 +19,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
+/* `segnas plot` (src/cli/plot.c): SVG curves of a run folder from its log.jsonl. */
+int cmd_plot(int argc, char **argv);
+/* `segnas sample-arch` (src/cli/sample_arch.c): a random architecture of the search space. */
+int cmd_sample_arch(int argc, char **argv);
+
 #endif

@@ -16,6 +16,19 @@
 #include "segnas/eval.h"
 
 #define MAX_SCALES 16
+#define MAX_GRID_ROWS 64
+#define GRID_GAP 4 /* white pixels between the panels of the grid */
+
+/* The first evaluated images, kept for --grid. */
+typedef struct grid_rows {
+    int n, max;
+    sn_image img[MAX_GRID_ROWS], label[MAX_GRID_ROWS], pred[MAX_GRID_ROWS];
+} grid_rows;
+
+typedef struct eval_stats {
+    int64_t images;
+    double infer_seconds; /* wall time inside sn_infer_probs, all images */
+} eval_stats;
 
 static int parse_scales(const char *s, double *scales, int *n)
 {
@@ -49,27 +62,58 @@ static int parse_crop(const char *s, int *h, int *w)
     return 0;
 }
 
-static void print_table(const cli_trained *t, const sn_confusion *c, int64_t images)
+static double ms_per_image(const eval_stats *st)
 {
-    printf("%-20s %8s\n", "class", "IoU(%)");
+    return st->images > 0 ? 1000 * st->infer_seconds / (double)st->images : NAN;
+}
+
+static void print_table(FILE *f, const cli_trained *t, const sn_confusion *c, const eval_stats *st)
+{
+    fprintf(f, "%-20s %8s\n", "class", "IoU(%)");
     for (int k = 0; k < c->n_classes; k++) {
         double iou = sn_confusion_iou(c, k);
-        if (isnan(iou)) printf("%-20s %8s\n", t->class_names[k], "-");
-        else printf("%-20s %8.2f\n", t->class_names[k], 100 * iou);
+        if (isnan(iou)) fprintf(f, "%-20s %8s\n", t->class_names[k], "-");
+        else fprintf(f, "%-20s %8.2f\n", t->class_names[k], 100 * iou);
     }
-    printf("%-20s %8.2f\n%-20s %8.2f\n(%lld images, %lld labelled pixels)\n", "mIoU", 100 * sn_confusion_miou(c),
-           "pixel accuracy", 100 * sn_confusion_pixel_accuracy(c), (long long)images, (long long)sn_confusion_total(c));
+    fprintf(f, "%-20s %8.2f\n%-20s %8.2f\n(%lld images, %lld labelled pixels)\n", "mIoU", 100 * sn_confusion_miou(c),
+            "pixel accuracy", 100 * sn_confusion_pixel_accuracy(c), (long long)st->images,
+            (long long)sn_confusion_total(c));
+    fprintf(f, "inference: %.2f ms per image\n", ms_per_image(st));
+}
+
+/* eval.txt beside the JSON: "X.json" -> "X.txt", any other name + ".txt". */
+static int write_text(const char *json_path, const cli_trained *t, const sn_confusion *c, const eval_stats *st)
+{
+    char path[4200], err[512], *text = NULL;
+    size_t len = strlen(json_path), n = 0;
+    if (len > 5 && !strcmp(json_path + len - 5, ".json")) len -= 5;
+    snprintf(path, sizeof path, "%.*s.txt", (int)len, json_path);
+    FILE *f = open_memstream(&text, &n);
+    if (!f) {
+        fprintf(stderr, "segnas: cannot write %s: out of memory\n", path);
+        return 1;
+    }
+    print_table(f, t, c, st);
+    bool ok = !ferror(f);
+    ok = !fclose(f) && ok;
+    int rc = ok ? sn_write_file_atomic(path, text, n, err, sizeof err) : 1;
+    if (rc) fprintf(stderr, "segnas: %s\n", ok ? err : "cannot write the table: out of memory");
+    else fprintf(stderr, "wrote %s\n", path);
+    free(text);
+    return rc ? 1 : 0;
 }
 
 static int write_json(const char *path, const cli_trained *t, const sn_confusion *c, const char *split,
-                      const char *scales, bool flip, const char *crop, int64_t images)
+                      const char *scales, bool flip, const char *crop, const eval_stats *st)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "split", split);
     cJSON_AddStringToObject(o, "scales", scales);
     cJSON_AddBoolToObject(o, "flip", flip);
     cJSON_AddStringToObject(o, "crop_eval", crop);
-    cJSON_AddNumberToObject(o, "images", (double)images);
+    cJSON_AddNumberToObject(o, "images", (double)st->images);
+    double ms = ms_per_image(st);
+    cJSON_AddItemToObject(o, "ms_per_image", isnan(ms) ? cJSON_CreateNull() : cJSON_CreateNumber(ms));
     double miou = sn_confusion_miou(c), acc = sn_confusion_pixel_accuracy(c);
     cJSON_AddItemToObject(o, "miou", isnan(miou) ? cJSON_CreateNull() : cJSON_CreateNumber(miou));
     cJSON_AddItemToObject(o, "pixel_accuracy", isnan(acc) ? cJSON_CreateNull() : cJSON_CreateNumber(acc));
@@ -94,8 +138,92 @@ static int write_json(const char *path, const cli_trained *t, const sn_confusion
     return rc;
 }
 
+/* ---- --grid: input | ground truth | prediction per row ------------------------ */
+static void grid_free(grid_rows *g)
+{
+    for (int i = 0; i < g->n; i++) sn_image_free(&g->img[i]), sn_image_free(&g->label[i]), sn_image_free(&g->pred[i]);
+    g->n = 0;
+}
+
+static int copy_image(sn_image *dst, const sn_image *src, const uint8_t *data)
+{
+    if (sn_image_alloc(dst, src->w, src->h, src->c)) return 1;
+    memcpy(dst->data, data, (size_t)src->w * src->h * src->c);
+    return 0;
+}
+
+/* Keeps image, label and prediction while the grid has room. */
+static int grid_keep(grid_rows *g, const sn_image *img, const sn_image *label, const uint8_t *pred)
+{
+    if (!g || g->n >= g->max) return 0;
+    int i = g->n;
+    sn_image pred_img = {.w = img->w, .h = img->h, .c = 1};
+    if (copy_image(&g->img[i], img, img->data) || copy_image(&g->label[i], label, label->data) ||
+        copy_image(&g->pred[i], &pred_img, pred)) {
+        sn_image_free(&g->img[i]), sn_image_free(&g->label[i]), sn_image_free(&g->pred[i]);
+        fprintf(stderr, "segnas: --grid: out of memory\n");
+        return 1;
+    }
+    g->n++;
+    return 0;
+}
+
+/* Copies one panel into the grid at (x0, y0): RGB as is (grey repeated),
+ * class indices through the palette with the ignore label (255) black. */
+static void blit(sn_image *out, int x0, int y0, const sn_image *src, const uint8_t (*palette)[3])
+{
+    for (int y = 0; y < src->h; y++)
+        for (int x = 0; x < src->w; x++) {
+            const uint8_t *p = src->data + ((size_t)y * src->w + x) * src->c;
+            uint8_t *q = out->data + ((size_t)(y0 + y) * out->w + (x0 + x)) * 3;
+            if (palette) {
+                static const uint8_t black[3] = {0, 0, 0};
+                const uint8_t *col = p[0] == 255 ? black : palette[p[0]];
+                q[0] = col[0], q[1] = col[1], q[2] = col[2];
+            } else {
+                bool rgb = src->c >= 3;
+                q[0] = p[0], q[1] = p[rgb ? 1 : 0], q[2] = p[rgb ? 2 : 0];
+            }
+        }
+}
+
+/* Rows of 3 panels, each panel the size of the largest image (smaller ones
+ * top-left, white around): (3 W + 2 gap) x (n H + (n-1) gap) pixels. */
+static int grid_write(const char *path, const grid_rows *g, const uint8_t (*palette)[3])
+{
+    if (!g->n) {
+        fprintf(stderr, "segnas: --grid: no image was evaluated\n");
+        return 1;
+    }
+    int w = 0, h = 0;
+    for (int i = 0; i < g->n; i++) {
+        const sn_image *panels[3] = {&g->img[i], &g->label[i], &g->pred[i]}; /* a label may differ in size */
+        for (int k = 0; k < 3; k++) w = panels[k]->w > w ? panels[k]->w : w, h = panels[k]->h > h ? panels[k]->h : h;
+    }
+    sn_image out = {0};
+    char err[512];
+    int64_t gw = 3 * (int64_t)w + 2 * GRID_GAP, gh = (int64_t)g->n * h + (int64_t)(g->n - 1) * GRID_GAP;
+    if (gw > SN_IMAGE_MAX_SIDE || gh > SN_IMAGE_MAX_SIDE || sn_image_alloc(&out, (int)gw, (int)gh, 3)) {
+        fprintf(stderr, "segnas: --grid: a %lldx%lld picture is too large (use --grid-n)\n", (long long)gw,
+                (long long)gh);
+        return 1;
+    }
+    memset(out.data, 255, (size_t)out.w * out.h * 3);
+    for (int i = 0; i < g->n; i++) {
+        int y0 = i * (h + GRID_GAP);
+        blit(&out, 0, y0, &g->img[i], NULL);
+        blit(&out, w + GRID_GAP, y0, &g->label[i], palette);
+        blit(&out, 2 * (w + GRID_GAP), y0, &g->pred[i], palette);
+    }
+    int rc = sn_png_write(path, &out, err, sizeof err);
+    if (rc) fprintf(stderr, "segnas: --grid: %s\n", err);
+    else fprintf(stderr, "wrote %s (%d rows: input | ground truth | prediction, %dx%d)\n", path, g->n, out.w, out.h);
+    sn_image_free(&out);
+    return rc ? 1 : 0;
+}
+
 static int run_split(sn_ctx *ctx, const cli_trained *t, const sn_dataset *ds, const sn_infer_config *ic,
-                     int64_t max_images, sn_confusion *conf, int64_t *images)
+                     int64_t max_images, sn_confusion *conf, eval_stats *st, grid_rows *grid)
 {
     int k = t->model.cfg.n_classes;
     int64_t n = max_images && max_images < ds->count ? max_images : ds->count;
@@ -118,16 +246,20 @@ static int run_split(sn_ctx *ctx, const cli_trained *t, const sn_dataset *ds, co
             rc = 1;
             break;
         }
-        if ((rc = sn_infer_probs(ctx, &t->model, &img, ic, probs))) {
+        double t0 = cli_now();
+        rc = sn_infer_probs(ctx, &t->model, &img, ic, probs);
+        st->infer_seconds += cli_now() - t0;
+        if (rc) {
             fprintf(stderr, "segnas: %s: %s\n", ds->sample_name(ds, i), sn_ctx_error(ctx));
             break;
         }
         sn_probs_argmax(probs, (int64_t)img.w * img.h, k, pred);
+        if ((rc = grid_keep(grid, &img, &label, pred))) break;
         int64_t bad;
         if ((rc = sn_confusion_add(conf, pred, label.data, (int64_t)img.w * img.h, &bad)))
             fprintf(stderr, "segnas: %s: label %d at pixel %lld is not a class of the model (0..%d, 255)\n",
                     ds->sample_name(ds, i), label.data[bad], (long long)bad, k - 1);
-        *images = i + 1;
+        st->images = i + 1;
         cli_progress_update(&bar, i + 1, NULL);
         if (cli_interrupted()) rc = 130;
     }
@@ -141,9 +273,9 @@ int cmd_eval(int argc, char **argv)
 {
     cli_data_flags data;
     cli_data_flags_default(&data);
-    const char *split = "val", *scales_s = "1", *crop_s = "whole", *out = NULL, *positional[1] = {NULL};
+    const char *split = "val", *scales_s = "1", *crop_s = "whole", *out = NULL, *grid_path = NULL, *positional[1] = {NULL};
     bool flip = false;
-    int threads = 2, n_pos = 0;
+    int threads = 2, n_pos = 0, grid_n = 4;
     int64_t max_images = 0;
     const arg_spec specs[] = {
         {"data", ARG_STRING, &data.root, "data set folder (default: the embedded synthetic set)"},
@@ -155,11 +287,13 @@ int cmd_eval(int argc, char **argv)
         {"flip", ARG_BOOL, &flip, "add the horizontally mirrored prediction"},
         {"crop-eval", ARG_STRING, &crop_s, "WxH sliding windows (stride 2/3), or 'whole' image"},
         {"max-images", ARG_INT64, &max_images, "evaluate only the first N images (0 = all)"},
-        {"out", ARG_STRING, &out, "eval.json path (default: next to the checkpoint)"},
+        {"out", ARG_STRING, &out, "eval.json path (default: next to the checkpoint); eval.txt goes beside it"},
+        {"grid", ARG_STRING, &grid_path, "PNG of input | ground truth | prediction for the first images"},
+        {"grid-n", ARG_INT, &grid_n, "rows of --grid"},
         {"threads", ARG_INT, &threads, "compute threads"},
     };
     int rc = args_parse("segnas eval RUN/train.safetensors [--data DIR] [--split val] [--scales LIST] [--flip] "
-                        "[--crop-eval WxH|whole]", specs, ARG_COUNT(specs), argc, argv, positional, &n_pos, 1);
+                        "[--crop-eval WxH|whole] [--grid FILE.png [--grid-n N]]", specs, ARG_COUNT(specs), argc, argv, positional, &n_pos, 1);
     if (rc) return rc == ARGS_HELP ? 0 : 2;
     double scales[MAX_SCALES];
     int n_scales, crop_h, crop_w;
@@ -176,6 +310,14 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "segnas: --crop-eval '%s': expected WxH (16..8192) or 'whole'\n", crop_s);
         return 2;
     }
+    if (grid_n < 1 || grid_n > MAX_GRID_ROWS) {
+        fprintf(stderr, "segnas: --grid-n %d: must be in 1..%d\n", grid_n, MAX_GRID_ROWS);
+        return 2;
+    }
+    if (grid_path && !*grid_path) {
+        fprintf(stderr, "segnas: --grid: empty file name\n");
+        return 2;
+    }
     if (threads < 1 || max_images < 0) {
         fprintf(stderr, "segnas: --threads must be >= 1 and --max-images >= 0\n");
         return 2;
@@ -186,7 +328,8 @@ int cmd_eval(int argc, char **argv)
     cli_trained t;
     sn_dataset *ds = NULL;
     sn_confusion conf = {0};
-    int64_t images = 0;
+    eval_stats st = {0};
+    grid_rows grid = {.max = grid_n};
     rc = cli_trained_open(ctx, positional[0], &t);
     if (!rc) rc = cli_open_data(&data, split, &ds) ? 1 : 0;
     if (!rc && ds->n_classes != t.model.cfg.n_classes) {
@@ -199,10 +342,10 @@ int cmd_eval(int argc, char **argv)
         sn_infer_config ic;
         sn_infer_config_default(&ic);
         ic.scales = scales, ic.n_scales = n_scales, ic.flip = flip, ic.crop_h = crop_h, ic.crop_w = crop_w;
-        rc = run_split(ctx, &t, ds, &ic, max_images, &conf, &images);
+        rc = run_split(ctx, &t, ds, &ic, max_images, &conf, &st, grid_path ? &grid : NULL);
     }
     if (!rc) {
-        print_table(&t, &conf, images);
+        print_table(stdout, &t, &conf, &st);
         char path[4096];
         if (out) snprintf(path, sizeof path, "%s", out);
         else {
@@ -210,9 +353,12 @@ int cmd_eval(int argc, char **argv)
             char *slash = strrchr(path, '/');
             snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0), "eval.json");
         }
-        rc = write_json(path, &t, &conf, split, scales_s, flip, crop_s, images) ? 1 : 0;
+        rc = write_json(path, &t, &conf, split, scales_s, flip, crop_s, &st) ? 1 : 0;
         if (!rc) fprintf(stderr, "wrote %s\n", path);
+        if (!rc) rc = write_text(path, &t, &conf, &st);
+        if (!rc && grid_path) rc = grid_write(grid_path, &grid, (const uint8_t(*)[3])t.palette);
     }
+    grid_free(&grid);
     sn_confusion_free(&conf);
     if (ds) sn_dataset_close(ds);
     if (t.model.cells || t.class_names[0]) cli_trained_close(&t);

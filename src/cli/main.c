@@ -20,13 +20,15 @@ static const command commands[] = {
     {"train", cmd_train, "train a discrete network (autodeeplab or a genotype JSON, any context head)"},
     {"eval", cmd_eval, "evaluate a trained network: per-class IoU, mIoU (multi-scale, flip, sliding window)"},
     {"predict", cmd_predict, "colourised masks and overlays of images with a trained network"},
+    {"plot", cmd_plot, "re-render the SVG curves of a run folder from its log.jsonl"},
+    {"sample-arch", cmd_sample_arch, "a random architecture of the search space (the baseline of a search)"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: segnas <command> [options]   (segnas <command> --help for its options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)
