@@ -9,7 +9,7 @@
 #    gates on 1e-4 relative per tensor (segnas vs float64 torch):
 #      small  L=4 B=5 F=4, 32x32, batch 4
 #      tiny   L=3 B=2 F=2, stem 8, 3 classes, 36x28 (odd sizes: asymmetric
-#             'SAME' padding, non-integer resizes), batch 2
+#             'SAME' padding, non-integer resizes), batch 3 (batch 2 is the ill-conditioned case below)
 #    and, not gated, small at batch 2: there the image-pooling branch's BN sees
 #    two values per channel (1x1 after global pooling, N=2), whose backward is
 #    an exact cancellation, so every float32 gradient upstream carries
@@ -81,7 +81,7 @@ parity() { # label, gated (1/0), bench options...
 
 if [[ $do_parity == 1 ]]; then
   parity small 1 --layers 4 --blocks 5 -F 4 --crop 32 --batch 4
-  parity tiny 1 --layers 3 --blocks 2 -F 2 --stem 8 --classes 3 --height 36 --width 28 --batch 2
+  parity tiny 1 --layers 3 --blocks 2 -F 2 --stem 8 --classes 3 --height 36 --width 28 --batch 3
   parity small-batch2 0 --layers 4 --blocks 5 -F 4 --crop 32 --batch 2
 fi
 

@@ -11,9 +11,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"demo", cmd_demo, "run the out-of-the-box example on the embedded synthetic data"},
+    {"demo", cmd_demo, "the whole pipeline on the embedded synthetic data: search, decode, train, eval, plot"},
     {"data", cmd_data, "data sets: synth (generate), inspect (statistics, bad files)"},
-    {"bench", cmd_bench, "measurements: search-step (seconds per supernet step, peak memory)"},
+    {"bench", cmd_bench, "measurements: search-step (supernet step, peak memory), infer (inference ms per image)"},
     {"decode", cmd_decode, "search checkpoint -> genotype JSON + SVG (top-2 cell, Viterbi path)"},
     {"search", cmd_search, "Auto-DeepLab hierarchical search (supernet, bi-level optimisation)"},
     {"stats", cmd_stats, "params and Multi-Adds of a network (autodeeplab or a genotype JSON), per part"},
