@@ -28,7 +28,9 @@
 # Usage: scripts/compare_heads.sh [--quick] [--steps N] [--heads "aspp a2 ..."]
 #   --quick   end-to-end check of the script: 20 steps, 50 val images
 # Environment: SEGNAS (binary; default <repo>/build/segnas), WORK (run folder,
-#   default run/compare_heads), STEPS (2000), F (8), BATCH (4), SEED (1),
+#   default run/compare_heads), ARCH (autodeeplab, or a genotype JSON such as
+#   results/genotype.json of the demo: the paper's cell learns slowly on the 64x64
+#   synthetic set), STEPS (2000), F (8), BATCH (4), SEED (1),
 #   JOBS (2), THREADS (1, per training), EVAL_THREADS (1), EVAL_IMAGES (0 =
 #   the whole val split), HEADS (all seven), NO_DECODER (1: logits from the
 #   head directly, no DeepLabv3+ decoder: about 3x faster steps at 64x64,
@@ -43,6 +45,7 @@ SEGNAS=${SEGNAS:-$root/build/segnas}
 WORK=${WORK:-run/compare_heads}
 STEPS=${STEPS:-2000}
 F=${F:-8}
+ARCH=${ARCH:-autodeeplab}
 BATCH=${BATCH:-4}
 SEED=${SEED:-1}
 JOBS=${JOBS:-2}
@@ -102,7 +105,7 @@ train_one() { # head
   local h=$1 dir=$WORK/$1 extra=()
   [[ $h == sgr ]] && extra=(--cooccurrence "$cooc")
   rm -rf "$dir" && mkdir -p "$dir"
-  "$SEGNAS" train --arch autodeeplab -F "$F" --head "$h" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
+  "$SEGNAS" train --arch "$ARCH" -F "$F" --head "$h" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
     --threads "$THREADS" --val-every 0 --val-samples 50 --checkpoint-every "$STEPS" --run "$dir" "${extra[@]}" \
     "${decoder_flag[@]}" \
     >"$dir/train.out" 2>"$dir/train.log"
@@ -164,7 +167,7 @@ for h in $HEADS; do
     size=$(sed -n 's/.* of [0-9]* x \([0-9]*x[0-9]*\),.*/\1/p' "$dir/train.log" | head -1)
     classes=$(sed -n 's/.* \([0-9]*\) classes,.*/\1/p' "$dir/train.log" | head -1)
   fi
-  if ! "$SEGNAS" stats --arch autodeeplab -F "$F" --head "$h" --classes "${classes:-8}" --size "${size:-64x64}" --json \
+  if ! "$SEGNAS" stats --arch "$ARCH" -F "$F" --head "$h" --classes "${classes:-8}" --size "${size:-64x64}" --json \
        "${decoder_flag[@]}" \
        >"$dir/stats.json"; then
     echo "compare_heads.sh: segnas stats --head $h failed" >&2
@@ -184,7 +187,7 @@ done
 # ---- the table -------------------------------------------------------------------------
 out=$WORK/heads.md
 {
-  echo "Context heads on the Auto-DeepLab backbone (F = $F$( ((NO_DECODER)) && echo ", no decoder")), synthetic data (defaults: ${classes:-?} classes," \
+  echo "Context heads on the backbone $ARCH (F = $F$( ((NO_DECODER)) && echo ", no decoder")), synthetic data (defaults: ${classes:-?} classes," \
        "${size:-?} images), $STEPS steps of batch $BATCH, seed $SEED; mIoU over $( ((EVAL_IMAGES)) && echo \
        "the first $EVAL_IMAGES" || echo "all") val images at one scale. Params and Multi-Adds: segnas stats" \
        "(one ${size:-?} image; convolutions and the heads' matrix products); inference: ms per image, batch 1," \
