@@ -127,3 +127,11 @@ int cli_log_line(FILE *log, const char *json)
     if (fputs(json, log) < 0 || fputc('\n', log) == EOF || fflush(log)) return 1;
     return 0;
 }
+
+int cli_next_batch(sn_loader *l, sn_batch *b)
+{
+    char err[512];
+    int rc = sn_loader_next(l, b, err, sizeof err);
+    if (rc) fprintf(stderr, "segnas: %s\n", err);
+    return rc;
+}

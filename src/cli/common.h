@@ -23,6 +23,9 @@ void cli_data_flags_default(cli_data_flags *f);
  * on failure. */
 int cli_open_data(const cli_data_flags *f, const char *split, sn_dataset **out);
 
+/* sn_loader_next that prints the loader's error. */
+int cli_next_batch(sn_loader *l, sn_batch *b);
+
 /* Creates the folder (and parents) if missing; prints the error. */
 int cli_mkdir_p(const char *path);
 

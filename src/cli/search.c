@@ -223,14 +223,6 @@ static int checkpoint_path(search_run *r)
     return 0;
 }
 
-static int next_batch(sn_loader *l, sn_batch *b)
-{
-    char err[512];
-    int rc = sn_loader_next(l, b, err, sizeof err);
-    if (rc) fprintf(stderr, "segnas: %s\n", err);
-    return rc;
-}
-
 /* What the sidecar's "extra" keeps so that --resume rebuilds the same
  * data stream. */
 static char *run_extra_json(const search_flags *f)
@@ -288,9 +280,9 @@ static int resume(search_run *r)
     }
     sn_batch b;
     for (int64_t i = 0; i < r->searcher.weight_steps; i++)
-        if (next_batch(r->loader_a, &b)) return 1;
+        if (cli_next_batch(r->loader_a, &b)) return 1;
     for (int64_t i = 0; i < r->searcher.arch_steps; i++)
-        if (next_batch(r->loader_b, &b)) return 1;
+        if (cli_next_batch(r->loader_b, &b)) return 1;
     fprintf(stderr, "resumed at epoch %lld, step %lld\n", (long long)r->searcher.epoch + 1,
             (long long)r->searcher.step_in_epoch);
     return 0;
@@ -306,10 +298,10 @@ static int run_epoch(search_run *r, cli_progress *bar)
             return SN_ERR_INTERRUPTED;
         sn_batch a, b;
         double lw = NAN, la = NAN, lr = sn_search_weight_lr(s);
-        if (next_batch(r->loader_a, &a)) return SN_ERR_IO;
+        if (cli_next_batch(r->loader_a, &a)) return SN_ERR_IO;
         if (sn_search_weight_step(s, a.images, a.labels, a.n, a.h, a.w, &lw)) return sn_ctx_status(r->ctx);
         if (arch) {
-            if (next_batch(r->loader_b, &b)) return SN_ERR_IO;
+            if (cli_next_batch(r->loader_b, &b)) return SN_ERR_IO;
             if (sn_search_arch_step(s, b.images, b.labels, b.n, b.h, b.w, &la)) return sn_ctx_status(r->ctx);
         }
         s->step_in_epoch++;

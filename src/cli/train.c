@@ -271,14 +271,6 @@ static int open_loader(train_run *r)
     return rc ? 1 : 0;
 }
 
-static int next_batch(sn_loader *l, sn_batch *b)
-{
-    char err[512];
-    int rc = sn_loader_next(l, b, err, sizeof err);
-    if (rc) fprintf(stderr, "segnas: %s\n", err);
-    return rc;
-}
-
 static int build(train_run *r)
 {
     const train_flags *f = &r->flags;
@@ -332,7 +324,7 @@ static int build(train_run *r)
      * the interrupted run consumed. */
     sn_batch b;
     for (int64_t i = 0; i < r->trainer.step; i++)
-        if (next_batch(r->loader, &b)) return 1;
+        if (cli_next_batch(r->loader, &b)) return 1;
     fprintf(stderr, "resumed at step %lld\n", (long long)r->trainer.step);
     return 0;
 }
@@ -360,7 +352,7 @@ static int train_loop(train_run *r)
         }
         sn_batch b;
         double loss = NAN, lr = sn_trainer_lr(t);
-        if (next_batch(r->loader, &b)) {
+        if (cli_next_batch(r->loader, &b)) {
             cli_progress_end(&bar);
             return 1;
         }
