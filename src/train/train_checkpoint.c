@@ -10,6 +10,7 @@
 
 #include "segnas/train.h"
 #include "tensor/internal.h"
+#include "train/sidecar.h"
 
 #define SIDECAR_FORMAT "segnas-train"
 
@@ -85,48 +86,10 @@ int sn_trainer_save(const sn_trainer *t, const char *path, const char *extra_jso
         snprintf(word, sizeof word, "%016llx", (unsigned long long)t->rng.s[i]);
         cJSON_AddItemToArray(rng, cJSON_CreateString(word));
     }
-    if (extra_json) {
-        cJSON *extra = cJSON_Parse(extra_json);
-        if (extra) cJSON_AddItemToObject(root, "extra", extra);
-    }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text) return sn_errf(err, errlen, SN_ERR_NOMEM, "out of memory saving %s", path);
-    char side[4096];
-    snprintf(side, sizeof side, "%s.json", path);
-    rc = sn_write_file_atomic(side, text, strlen(text), err, errlen);
-    free(text);
-    return rc;
+    return sidecar_write(root, extra_json, path, err, errlen);
 }
 
-static int read_sidecar(const char *path, cJSON **root, char *err, size_t errlen)
-{
-    char side[4096], *text = NULL;
-    size_t len;
-    snprintf(side, sizeof side, "%s.json", path);
-    int rc = sn_read_file(side, 1 << 22, &text, &len, err, errlen);
-    if (rc) return rc;
-    *root = cJSON_Parse(text);
-    free(text);
-    const cJSON *fmt = *root ? cJSON_GetObjectItemCaseSensitive(*root, "format") : NULL;
-    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SIDECAR_FORMAT)) {
-        cJSON_Delete(*root);
-        *root = NULL;
-        return sn_errf(err, errlen, SN_ERR_FORMAT, "%s: not a segnas training checkpoint sidecar", side);
-    }
-    return SN_OK;
-}
 
-/* A number field in [lo, hi]; records the first bad key. */
-static double num(const cJSON *obj, const char *key, double lo, double hi, const char **bad)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
-        if (!*bad) *bad = key;
-        return lo;
-    }
-    return v->valuedouble;
-}
 
 static int model_from_json(const cJSON *m, const char *path, sn_model_config *c, char *err, size_t errlen)
 {
@@ -141,15 +104,15 @@ static int model_from_json(const cJSON *m, const char *path, sn_model_config *c,
     if (rc) return rc;
     sn_model_config_default(c, &g);
     const char *bad = NULL;
-    c->genotype.filter_multiplier = (int)num(m, "F", 1, 4096, &bad);
-    c->n_classes = (int)num(m, "classes", 2, 255, &bad);
-    c->stem_channels = (int)num(m, "stem_channels", 1, 1 << 16, &bad);
-    c->aspp_channels = (int)num(m, "aspp_channels", 1, 1 << 16, &bad);
-    c->decoder_low_channels = (int)num(m, "decoder_low_channels", 1, 1 << 16, &bad);
-    c->decoder_channels = (int)num(m, "decoder_channels", 1, 1 << 16, &bad);
-    c->aspp_dropout = (float)num(m, "aspp_dropout", 0, 0.999, &bad);
-    c->drop_path_keep_prob = (float)num(m, "drop_path_keep_prob", 1e-6, 1, &bad);
-    c->total_steps = (int64_t)num(m, "total_steps", 1, 1e15, &bad);
+    c->genotype.filter_multiplier = (int)sidecar_num(m, "F", 1, 4096, &bad);
+    c->n_classes = (int)sidecar_num(m, "classes", 2, 255, &bad);
+    c->stem_channels = (int)sidecar_num(m, "stem_channels", 1, 1 << 16, &bad);
+    c->aspp_channels = (int)sidecar_num(m, "aspp_channels", 1, 1 << 16, &bad);
+    c->decoder_low_channels = (int)sidecar_num(m, "decoder_low_channels", 1, 1 << 16, &bad);
+    c->decoder_channels = (int)sidecar_num(m, "decoder_channels", 1, 1 << 16, &bad);
+    c->aspp_dropout = (float)sidecar_num(m, "aspp_dropout", 0, 0.999, &bad);
+    c->drop_path_keep_prob = (float)sidecar_num(m, "drop_path_keep_prob", 1e-6, 1, &bad);
+    c->total_steps = (int64_t)sidecar_num(m, "total_steps", 1, 1e15, &bad);
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(m, "decoder");
     if (!cJSON_IsBool(dec) && !bad) bad = "decoder";
     c->decoder = cJSON_IsTrue(dec);
@@ -165,11 +128,11 @@ static int options_from_json(const cJSON *j, const char *path, int n_classes, sn
 {
     sn_train_options_default(o);
     const char *bad = NULL;
-    o->lr = num(j, "lr", 0, 1e3, &bad);
-    o->power = num(j, "power", 0, 1e3, &bad);
-    o->momentum = num(j, "momentum", 0, 1, &bad);
-    o->weight_decay = num(j, "weight_decay", 0, 1e3, &bad);
-    o->total_steps = (int64_t)num(j, "total_steps", 1, 1e15, &bad);
+    o->lr = sidecar_num(j, "lr", 0, 1e3, &bad);
+    o->power = sidecar_num(j, "power", 0, 1e3, &bad);
+    o->momentum = sidecar_num(j, "momentum", 0, 1, &bad);
+    o->weight_decay = sidecar_num(j, "weight_decay", 0, 1e3, &bad);
+    o->total_steps = (int64_t)sidecar_num(j, "total_steps", 1, 1e15, &bad);
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "class_weights");
     if (w) {
         if (!cJSON_IsArray(w) || cJSON_GetArraySize(w) != n_classes) {
@@ -192,7 +155,7 @@ int sn_train_read_config(const char *path, sn_model_config *cfg, sn_train_option
 {
     cJSON *root = NULL;
     if (extra_json) *extra_json = NULL;
-    int rc = read_sidecar(path, &root, err, errlen);
+    int rc = sidecar_read(path, SIDECAR_FORMAT, "training", 1 << 22, &root, err, errlen);
     if (rc) return rc;
     rc = model_from_json(cJSON_GetObjectItemCaseSensitive(root, "model"), path, cfg, err, errlen);
     if (!rc && o)
@@ -209,11 +172,11 @@ int sn_train_read_config(const char *path, sn_model_config *cfg, sn_train_option
 int sn_trainer_load(sn_trainer *t, const char *path, char *err, size_t errlen)
 {
     cJSON *root = NULL;
-    int rc = read_sidecar(path, &root, err, errlen);
+    int rc = sidecar_read(path, SIDECAR_FORMAT, "training", 1 << 22, &root, err, errlen);
     if (rc) return rc;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "progress");
     const char *bad = NULL;
-    int64_t step = (int64_t)num(p, "step", 0, 1e15, &bad), ostep = (int64_t)num(p, "optim_steps", 0, 1e15, &bad);
+    int64_t step = (int64_t)sidecar_num(p, "step", 0, 1e15, &bad), ostep = (int64_t)sidecar_num(p, "optim_steps", 0, 1e15, &bad);
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(p, "rng");
     sn_rng state = t->rng;
     if (cJSON_IsArray(rng) && cJSON_GetArraySize(rng) == 4)
