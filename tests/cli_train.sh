@@ -28,6 +28,12 @@ ok
 [ "$(grep -c '"event":"step"' "$dir/full/log.jsonl")" = 6 ] || fail "log has not 6 step lines"
 [ "$(grep -c '"event":"val"' "$dir/full/log.jsonl")" = 2 ] || fail "log has not 2 validation lines"
 ok
+# The default weight decay on the synthetic set is 5e-3 (train.c,
+# resolve_weight_decay); an explicit value is kept.
+grep -q '"weight_decay":[[:space:]]*0.005' "$dir/full/train.safetensors.json" || fail "synthetic default weight decay is not 5e-3"
+"$segnas" train --run "$dir/wd0" "${common[@]}" --steps 1 --weight-decay 0 > "$dir/wd0.out" 2>&1 || fail "train --weight-decay 0"
+grep -q '"weight_decay":[[:space:]]*0[,}]' "$dir/wd0/train.safetensors.json" || fail "--weight-decay 0 not kept"
+ok
 
 # The final validation of train and a whole-image single-scale eval see the
 # same 4 images with the same network: the same mIoU.
@@ -56,6 +62,7 @@ ok
 set +e
 "$segnas" train --steps 0 > /dev/null 2>&1; [ $? = 2 ] || fail "bad flag value must exit 2"
 "$segnas" train --head bogus > /dev/null 2>&1; [ $? = 2 ] || fail "unknown head must exit 2"
+"$segnas" train --weight-decay -2 > /dev/null 2>&1; [ $? = 2 ] || fail "negative weight decay must exit 2"
 "$segnas" eval > /dev/null 2>&1; [ $? = 2 ] || fail "eval without a checkpoint must exit 2"
 "$segnas" eval "$dir/none.safetensors" > /dev/null 2>&1; [ $? = 1 ] || fail "missing checkpoint must exit 1"
 "$segnas" predict "$dir/full/train.safetensors" "$dir/none.png" --out "$dir/p2" > /dev/null 2>&1
