@@ -148,6 +148,7 @@ static void check_network(sn_ctx *ctx, const sn_model_config *cfg, const char *w
     bool old = sn_set_grad_enabled(ctx, false);
     sn_model_run eval = {.training = false};
     float *first = NULL;
+    size_t scoped_bytes = 0;
     for (int pass = 0; pass < 2; pass++) {
         x = sn_tensor_new4(ctx, N, H, W, 3);
         memcpy(x->data, p.images, sizeof(float) * N * H * W * 3);
@@ -156,6 +157,7 @@ static void check_network(sn_ctx *ctx, const sn_model_config *cfg, const char *w
               "%s: eval forward, nothing on the tape: %s", what, y ? "" : sn_ctx_error(ctx));
         if (!y) break;
         if (!pass) {
+            scoped_bytes = sn_arena_used(sn_ctx_step_arena(ctx));
             first = malloc(sizeof(float) * (size_t)y->numel);
             memcpy(first, y->data, sizeof(float) * (size_t)y->numel);
         } else {
@@ -163,6 +165,19 @@ static void check_network(sn_ctx *ctx, const sn_model_config *cfg, const char *w
         }
         sn_step_end(ctx);
     }
+    /* Without a tape the cells and the head run as scoped segments
+     * (sn_recompute): the same logits as the plain eval-mode pass with the
+     * tape on, and a step arena holding little more than their outputs. */
+    sn_set_grad_enabled(ctx, true);
+    x = sn_tensor_new4(ctx, N, H, W, 3);
+    memcpy(x->data, p.images, sizeof(float) * N * H * W * 3);
+    sn_tensor *y_plain = sn_model_forward(ctx, &net, x, &eval);
+    size_t plain_bytes = sn_arena_used(sn_ctx_step_arena(ctx));
+    CHECK(y_plain && first && !memcmp(first, y_plain->data, sizeof(float) * (size_t)y_plain->numel),
+          "%s: scoped (no tape) and plain eval forward give the same logits", what);
+    CHECK(scoped_bytes < plain_bytes / 2, "%s: scoped inference keeps %zu bytes in the step arena, plain %zu", what,
+          scoped_bytes, plain_bytes);
+    sn_step_end(ctx);
     free(first);
     sn_set_grad_enabled(ctx, old);
 

@@ -143,7 +143,9 @@ int sn_tape_size(const sn_ctx *ctx);
  * activations instead of all of them; cost: one more forward. fn must be
  * deterministic (no random draws) and may use parameters that are not
  * among `inputs`; `user` must stay valid until the backward. Segments do
- * not nest (an inner one runs as plain code). */
+ * not nest (an inner one runs as plain code). With gradients disabled it
+ * runs the segment once in the scratch arena and keeps only its output:
+ * inference memory is one segment's activations. */
 typedef sn_tensor *(*sn_segment_fn)(sn_ctx *ctx, void *user, sn_tensor *const *inputs, int n_inputs);
 sn_tensor *sn_recompute(sn_ctx *ctx, sn_segment_fn fn, void *user, sn_tensor *const *inputs, int n_inputs);
 /* True while a segment runs again for its backward: ops with side effects

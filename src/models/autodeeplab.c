@@ -300,6 +300,30 @@ static sn_tensor *head_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *top, s
     return sn_conv_forward(ctx, &m->classifier, x);
 }
 
+/* Without a tape (inference) each cell and the head run as sn_recompute
+ * segments, so that only their outputs stay in the step arena: peak memory
+ * is the largest segment's activations, not the whole pass's. */
+typedef struct scoped_call {
+    const sn_model *m;
+    const sn_model_run *run;
+    const int64_t (*sizes)[2];
+    int cell;
+} scoped_call;
+
+static sn_tensor *cell_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
+{
+    (void)n;
+    const scoped_call *c = user;
+    return cell_forward(ctx, c->m, c->cell, in[0], in[1], c->sizes, c->run);
+}
+
+static sn_tensor *head_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
+{
+    (void)n;
+    const scoped_call *c = user;
+    return head_forward(ctx, c->m, in[0], in[1], c->run);
+}
+
 sn_tensor *sn_model_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *images, const sn_model_run *run)
 {
     if (!images) return NULL;
@@ -317,13 +341,19 @@ sn_tensor *sn_model_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *images, c
     for (int s = 1; s < g->n_levels; s++)
         sizes[s][0] = (sizes[s - 1][0] + 1) / 2, sizes[s][1] = (sizes[s - 1][1] + 1) / 2;
     sn_tensor *low = prev;
+    bool scoped = !sn_grad_enabled(ctx);
+    scoped_call call = {.m = m, .run = run, .sizes = (const int64_t(*)[2])sizes};
     for (int l = 0; l < g->n_layers; l++) {
-        sn_tensor *out = cell_forward(ctx, m, l, prev, prev_prev, (const int64_t(*)[2])sizes, run);
+        sn_tensor *in[2] = {prev, prev_prev};
+        call.cell = l;
+        sn_tensor *out = scoped ? sn_recompute(ctx, cell_segment, &call, in, 2)
+                                : cell_forward(ctx, m, l, prev, prev_prev, call.sizes, run);
         if (!out) return NULL;
         if (l == m->low_level_cell) low = out;
         prev_prev = prev;
         prev = out;
     }
-    sn_tensor *logits = head_forward(ctx, m, prev, low, run);
+    sn_tensor *head_in[2] = {prev, low};
+    sn_tensor *logits = scoped ? sn_recompute(ctx, head_segment, &call, head_in, 2) : head_forward(ctx, m, prev, low, run);
     return resize_to(ctx, logits, images->shape[1], images->shape[2]);
 }

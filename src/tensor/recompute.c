@@ -57,19 +57,30 @@ static int segment_backward(sn_ctx *ctx, sn_node *node)
 
 static const sn_op_info segment_op = {"recompute", segment_backward};
 
-sn_tensor *sn_recompute(sn_ctx *ctx, sn_segment_fn fn, void *user, sn_tensor *const *inputs, int n_inputs)
+/* Runs the segment without a tape in the scratch arena and copies its
+ * output into the step arena; the scratch arena is reset. */
+static sn_tensor *run_scoped(sn_ctx *ctx, const segment *seg, sn_tensor *const *inputs, int n)
 {
-    if (sn_any_null(ctx, inputs, n_inputs)) return NULL;
-    if (!ctx->grad_enabled || ctx->in_segment) return fn(ctx, user, inputs, n_inputs);
     if (ensure_scratch(ctx)) return NULL;
-    segment seg = {fn, user};
+    bool grad = ctx->grad_enabled;
     ctx->grad_enabled = false;
-    sn_tensor *tmp = run_in_scratch(ctx, &seg, inputs, n_inputs);
-    ctx->grad_enabled = true;
+    sn_tensor *tmp = run_in_scratch(ctx, seg, inputs, n);
+    ctx->grad_enabled = grad;
     sn_tensor *y = tmp ? sn_tensor_empty_like(ctx, tmp) : NULL;
     if (y) memcpy(y->data, tmp->data, (size_t)y->numel * sizeof(float));
     sn_arena_reset(ctx->scratch);
-    if (!y) return NULL;
+    return y;
+}
+
+sn_tensor *sn_recompute(sn_ctx *ctx, sn_segment_fn fn, void *user, sn_tensor *const *inputs, int n_inputs)
+{
+    if (sn_any_null(ctx, inputs, n_inputs)) return NULL;
+    if (ctx->in_segment) return fn(ctx, user, inputs, n_inputs);
+    segment seg = {fn, user};
+    /* Without a tape there is nothing to recompute, but the scratch arena
+     * still bounds inference memory to one segment's activations. */
+    sn_tensor *y = run_scoped(ctx, &seg, inputs, n_inputs);
+    if (!y || !ctx->grad_enabled) return y;
     sn_node *node = sn_record_always(ctx, &segment_op, y, inputs, n_inputs, sizeof seg);
     if (!node) return NULL;
     *(segment *)node->saved = seg;
