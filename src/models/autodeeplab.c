@@ -282,33 +282,41 @@ static sn_tensor *cell_forward(sn_ctx *ctx, const sn_model *m, int index, sn_ten
     return sn_concat(ctx, g->n_blocks, states + 2);
 }
 
-static sn_tensor *stem_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *images, bool training, sn_tensor **mid)
-{
-    sn_tensor *x = sn_conv_bn_forward(ctx, &m->stem[0], images, training);
-    *mid = sn_conv_bn_forward(ctx, &m->stem[1], x, training);
-    return sn_conv_bn_forward(ctx, &m->stem[2], *mid, training);
-}
-
-static sn_tensor *head_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *top, sn_tensor *low, const sn_model_run *run)
+/* The context module on the last cell's output (at its level). */
+static sn_tensor *context_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *top, const sn_model_run *run)
 {
     /* nas_network.py: ReLU after the last cell. */
     sn_tensor *x = sn_relu(ctx, top);
     x = m->cfg.head == SN_HEAD_ASPP ? sn_aspp_forward(ctx, &m->aspp, x, run->training)
                                     : sn_context_head_forward(ctx, &m->context, x, run->training);
     if (run->training && run->rng && m->cfg.aspp_dropout > 0.0f) x = sn_dropout(ctx, x, m->cfg.aspp_dropout, run->rng);
-    if (m->cfg.decoder) return sn_decoder_forward(ctx, &m->decoder, x, low, run->training);
+    return x;
+}
+
+/* Logits at the decoder's (or the context module's) resolution. */
+static sn_tensor *logits_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *x, sn_tensor *low, bool training)
+{
+    if (m->cfg.decoder) return sn_decoder_forward(ctx, &m->decoder, x, low, training);
     return sn_conv_forward(ctx, &m->classifier, x);
 }
 
-/* Without a tape (inference) each cell and the head run as sn_recompute
- * segments, so that only their outputs stay in the step arena: peak memory
- * is the largest segment's activations, not the whole pass's. */
+/* Without a tape (inference) the stem's first layer, each cell, the context
+ * module and the decoder run as sn_recompute segments, so that only their
+ * outputs stay in the step arena: peak memory is the largest segment's
+ * activations, not the whole pass's. */
 typedef struct scoped_call {
     const sn_model *m;
     const sn_model_run *run;
     const int64_t (*sizes)[2];
     int cell;
 } scoped_call;
+
+static sn_tensor *stem0_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
+{
+    (void)n;
+    const scoped_call *c = user;
+    return sn_conv_bn_forward(ctx, &c->m->stem[0], in[0], c->run->training);
+}
 
 static sn_tensor *cell_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
 {
@@ -317,11 +325,23 @@ static sn_tensor *cell_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, in
     return cell_forward(ctx, c->m, c->cell, in[0], in[1], c->sizes, c->run);
 }
 
-static sn_tensor *head_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
+static sn_tensor *context_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
 {
     (void)n;
     const scoped_call *c = user;
-    return head_forward(ctx, c->m, in[0], in[1], c->run);
+    return context_forward(ctx, c->m, in[0], c->run);
+}
+
+static sn_tensor *logits_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, int n)
+{
+    const scoped_call *c = user;
+    return logits_forward(ctx, c->m, in[0], n > 1 ? in[1] : NULL, c->run->training);
+}
+
+/* Runs `fn` as a scoped segment when `scoped`, else as plain code. */
+static sn_tensor *segment(sn_ctx *ctx, bool scoped, sn_segment_fn fn, scoped_call *call, sn_tensor *const *in, int n)
+{
+    return scoped ? sn_recompute(ctx, fn, call, in, n) : fn(ctx, call, in, n);
 }
 
 sn_tensor *sn_model_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *images, const sn_model_run *run)
@@ -333,27 +353,29 @@ sn_tensor *sn_model_forward(sn_ctx *ctx, const sn_model *m, sn_tensor *images, c
         return NULL;
     }
     const sn_genotype *g = &m->cfg.genotype;
-    sn_tensor *prev_prev = NULL;
-    sn_tensor *prev = stem_forward(ctx, m, images, run->training, &prev_prev);
+    bool scoped = !sn_grad_enabled(ctx);
+    scoped_call call = {.m = m, .run = run};
+    sn_tensor *x = segment(ctx, scoped, stem0_segment, &call, &images, 1);
+    sn_tensor *prev_prev = sn_conv_bn_forward(ctx, &m->stem[1], x, run->training);
+    sn_tensor *prev = sn_conv_bn_forward(ctx, &m->stem[2], prev_prev, run->training);
     if (!prev) return NULL;
     int64_t sizes[SN_MAX_LEVELS][2];
     sizes[0][0] = prev->shape[1], sizes[0][1] = prev->shape[2];
     for (int s = 1; s < g->n_levels; s++)
         sizes[s][0] = (sizes[s - 1][0] + 1) / 2, sizes[s][1] = (sizes[s - 1][1] + 1) / 2;
+    call.sizes = (const int64_t(*)[2])sizes;
     sn_tensor *low = prev;
-    bool scoped = !sn_grad_enabled(ctx);
-    scoped_call call = {.m = m, .run = run, .sizes = (const int64_t(*)[2])sizes};
     for (int l = 0; l < g->n_layers; l++) {
         sn_tensor *in[2] = {prev, prev_prev};
         call.cell = l;
-        sn_tensor *out = scoped ? sn_recompute(ctx, cell_segment, &call, in, 2)
-                                : cell_forward(ctx, m, l, prev, prev_prev, call.sizes, run);
+        sn_tensor *out = segment(ctx, scoped, cell_segment, &call, in, 2);
         if (!out) return NULL;
         if (l == m->low_level_cell) low = out;
         prev_prev = prev;
         prev = out;
     }
-    sn_tensor *head_in[2] = {prev, low};
-    sn_tensor *logits = scoped ? sn_recompute(ctx, head_segment, &call, head_in, 2) : head_forward(ctx, m, prev, low, run);
+    sn_tensor *head_in[2] = {segment(ctx, scoped, context_segment, &call, &prev, 1), low};
+    if (!head_in[0]) return NULL;
+    sn_tensor *logits = segment(ctx, scoped, logits_segment, &call, head_in, m->cfg.decoder ? 2 : 1);
     return resize_to(ctx, logits, images->shape[1], images->shape[2]);
 }
