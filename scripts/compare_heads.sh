@@ -30,7 +30,8 @@
 # Environment: SEGNAS (binary; default <repo>/build/segnas), WORK (run folder,
 #   default run/compare_heads), ARCH (autodeeplab, or a genotype JSON such as
 #   results/genotype.json of the demo: the paper's 12-cell network sits on a
-#   plateau for its first ~1000 steps on the synthetic set, README), STEPS (2000), F (8), BATCH (4), SEED (1),
+#   plateau for its first ~1000 steps on the synthetic set, README),
+#   STEPS (2000), F (8), BATCH (4), SEED (1),
 #   JOBS (2), THREADS (1, per training), EVAL_THREADS (1), EVAL_IMAGES (0 =
 #   the whole val split), HEADS (all seven), NO_DECODER (1: logits from the
 #   head directly, no DeepLabv3+ decoder: about 3x faster steps at 64x64,
