@@ -54,7 +54,7 @@ static void run(const char *name, int64_t n, int64_t hw, int64_t c, int k, int d
         double t0 = now_ms();
         sn_dw_forward(&s, x, w, b, y);
         double t1 = now_ms();
-        sn_dw_backward_data(&s, dy, w, dx);
+        sn_dw_backward_data(&s, dy, w, dx, true);
         double t2 = now_ms();
         sn_dw_backward_weights(&s, x, dy, dw, db);
         double t3 = now_ms();

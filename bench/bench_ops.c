@@ -9,10 +9,10 @@
  * implementations used are printed per layer; a "ref" one fails the run
  * (exit 1): DESIGN.md, a ref implementation on a hot path is a bug.
  *
- * The seeding cost of sn_backward_from (a zero-filled gradient buffer of the
- * output plus an add pass, then the tape walk) is inside the timed step, as
- * in any real use of the API; it is also timed alone ("seed") so it can be
- * told apart from the kernels.
+ * The seeding cost of sn_backward_from (the call and an empty tape walk; the
+ * output gradient is borrowed, not copied, as PyTorch's y.backward(dy) does)
+ * is inside the timed step, as in any real use of the API; it is also timed
+ * alone ("seed") so it can be told apart from the kernels.
  *
  * --breakdown times each convolution of a layer alone: forward (the
  * sn_conv2d call), backward data only (weights not requiring grad) and

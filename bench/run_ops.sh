@@ -137,7 +137,7 @@ def spread(s, l):
 
 print("\nfwd + bwd data + bwd weights, batch 2, %d threads; ms = median over %d processes "
       "(max-min spread across processes in %%)\nseed: part of the segnas time spent by sn_backward_from seeding "
-      "the output gradient (zero-fill + add)" % (threads, procs))
+      "the output gradient (borrowed, not copied)" % (threads, procs))
 hdr = "%-3s %-32s %15s %6s %17s %17s %9s %9s" % ("", "layer", "segnas ms", "seed", "torch shipped",
                                                  "torch tuned", "shipped/", "tuned/")
 print(hdr + "\n" + "%-3s %-32s %15s %6s %17s %17s %9s %9s" % ("", "", "", "", "(NCHW) ms", "(ch.-last) ms",

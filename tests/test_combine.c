@@ -327,10 +327,15 @@ static void check_matmul(sn_ctx *ctx, int64_t batch, int64_t m, int64_t k, int64
      * input gradients reach 3x the first ones. */
     float *ga = malloc((size_t)a->numel * sizeof *ga);
     memcpy(ga, a->grad, (size_t)a->numel * sizeof *ga);
+    float *r0 = malloc((size_t)nc * sizeof *r0);
+    memcpy(r0, r, (size_t)nc * sizeof *r0);
     CHECK(sn_backward_from(ctx, c, r) == SN_OK, "%s second backward", name);
     bool ok = true;
     for (int64_t i = 0; i < a->numel; i++) ok &= fabsf(a->grad[i] - 3 * ga[i]) <= 1e-5f * (1 + fabsf(ga[i]));
     CHECK(ok, "%s gradients accumulate", name);
+    /* The first call borrowed r as c's gradient; the second must not add into it. */
+    CHECK(memcmp(r, r0, (size_t)nc * sizeof *r0) == 0 && c->grad != r, "%s output gradient left unchanged", name);
+    free(r0);
     const char *fi = sn_impl_name(ctx, "matmul"), *bi = sn_impl_name(ctx, "matmul_bwd");
     CHECK(strncmp(fi, "ref", 3) != 0 && strncmp(bi, "ref", 3) != 0, "%s: oneDNN chose %s / %s", name, fi, bi);
     if (getenv("SEGNAS_TEST_VERBOSE")) printf("%s: fwd %s, bwd %s\n", name, fi, bi);

@@ -64,7 +64,7 @@ static void check_backward(const dw_case *k, const sn_dw_shape *s, ref_conv_shap
     float *r = random_floats(ny, 7);
     float *dx0 = random_floats(nx, 8), *dw0 = random_floats(nw, 9), *db0 = random_floats(k->c, 10);
     float *dx = copy_floats(dx0, nx), *dw = copy_floats(dw0, nw), *db = copy_floats(db0, k->c);
-    sn_dw_backward_data(s, r, w, dx);
+    sn_dw_backward_data(s, r, w, dx, true);
     sn_dw_backward_weights(s, x, r, dw, db);
     increment(dx, dx0, nx), increment(dw, dw0, nw), increment(db, db0, k->c);
 
@@ -78,6 +78,14 @@ static void check_backward(const dw_case *k, const sn_dw_shape *s, ref_conv_shap
         double e = gradcheck(conv_fn, rs, 3, inputs, sizes, grads, r, ny, 1e-3);
         CHECK(e < 1e-3, "%s %s rel err %g", k->name, names[i], e);
     }
+
+    /* Overwrite mode: whatever dx held (here NaN) is replaced by the increment. */
+    float *dx_new = malloc((size_t)nx * sizeof *dx_new);
+    for (int64_t i = 0; i < nx; i++) dx_new[i] = NAN;
+    sn_dw_backward_data(s, r, w, dx_new, false);
+    double e_new = rel_err_f32(dx_new, dx, nx, 1e-6);
+    CHECK(e_new < 1e-5, "%s dx overwrite rel err %g", k->name, e_new);
+    free(dx_new);
 
     /* db == NULL: same dw increment, nothing else touched. */
     float *dw2 = copy_floats(dw0, nw);

@@ -47,6 +47,8 @@ typedef struct sn_tensor {
     int64_t numel;
     float *data;
     float *grad;         /* NULL until a gradient flows into it */
+    bool grad_borrowed;  /* grad is the caller's buffer of sn_backward_from:
+                            read-only, copied before anything adds to it */
     bool requires_grad;
     bool is_param;       /* lives in the persistent arena; grad persists */
     sn_node *node;       /* op that produced it; NULL for leaves */
@@ -128,7 +130,11 @@ float *sn_grad_of(sn_ctx *ctx, sn_tensor *t);
 /* Seeds d(loss)/d(loss) = 1 (loss must have one element) and walks the tape
  * in reverse. Gradients accumulate into every tensor that requires them. */
 int sn_backward(sn_ctx *ctx, sn_tensor *loss);
-/* Same with an explicit gradient for `out` (numel floats). */
+/* Same with an explicit gradient for `out` (numel floats). When `out` had
+ * no gradient yet, grad_out is used in place, not copied (as PyTorch's
+ * y.backward(dy) does): it must stay unchanged until the step ends, and
+ * segnas never writes to it (a later accumulation into out's gradient
+ * copies it first). */
 int sn_backward_from(sn_ctx *ctx, sn_tensor *out, const float *grad_out);
 /* Zeroes the gradients of `n` parameters. */
 void sn_zero_grad(sn_tensor *const *params, int n);

@@ -115,18 +115,17 @@ static sn_dw_shape dw_shape(const sn_conv_shape *s)
 static int backward_data(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *x, const sn_tensor *w,
                          const float *dy)
 {
+    /* First gradient into x: let the kernel write it in place instead of
+     * zeroing a buffer and adding (saves a pass over an activation-sized array). */
+    bool fresh;
+    float *dx = sn_grad_for_write(ctx, x, &fresh);
+    if (!dx) return ctx_status(ctx);
     if (own_backward(s)) {
-        float *dx = sn_grad_of(ctx, x);
-        if (!dx) return ctx_status(ctx);
         sn_dw_shape d = dw_shape(s);
-        sn_dw_backward_data(&d, dy, w->data, dx);
+        sn_dw_backward_data(&d, dy, w->data, dx, !fresh);
         return SN_OK;
     }
-    /* First gradient into x: let oneDNN write it in place instead of zeroing
-     * a buffer and adding (saves a pass over an activation-sized array). */
-    bool fresh = x->grad == NULL;
-    if (fresh && !(x->grad = sn_step_alloc(ctx, (size_t)x->numel * sizeof(float)))) return ctx_status(ctx);
-    return sn_dnnl_conv_backward_data(ctx, s, dy, w->data, x->grad, !fresh);
+    return sn_dnnl_conv_backward_data(ctx, s, dy, w->data, dx, !fresh);
 }
 
 static int backward_bias_only(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *b, const float *dy)

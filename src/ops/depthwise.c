@@ -283,14 +283,14 @@ void sn_dw_forward(const sn_dw_shape *s, const float *x, const float *w, const f
     gather(&g, fma_count(s));
 }
 
-void sn_dw_backward_data(const sn_dw_shape *s, const float *dy, const float *w, float *dx)
+void sn_dw_backward_data(const sn_dw_shape *s, const float *dy, const float *w, float *dx, bool accumulate)
 {
     const sn_conv_params *p = &s->p;
     dw_gather g = {
         .n = s->n, .c = s->c, .src_h = s->oh, .src_w = s->ow, .dst_h = s->h, .dst_w = s->w, .kw = s->kw,
         .ax_h = axis_bwd(s->kh, p->stride_h, p->dilation_h, p->pad_top, s->h, s->oh),
         .ax_w = axis_bwd(s->kw, p->stride_w, p->dilation_w, p->pad_left, s->w, s->ow),
-        .src = dy, .w = w, .bias = NULL, .dst = dx, .accumulate = true,
+        .src = dy, .w = w, .bias = NULL, .dst = dx, .accumulate = accumulate,
     };
     gather(&g, fma_count(s));
 }

@@ -9,6 +9,7 @@
 #ifndef SEGNAS_OPS_DEPTHWISE_H
 #define SEGNAS_OPS_DEPTHWISE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "segnas/ops.h"
@@ -21,8 +22,9 @@ typedef struct sn_dw_shape {
 
 /* y = dwconv(x, w) (+ b when b != NULL); overwrites y. */
 void sn_dw_forward(const sn_dw_shape *s, const float *x, const float *w, const float *b, float *y);
-/* dx += dwconv_transposed(dy, w). */
-void sn_dw_backward_data(const sn_dw_shape *s, const float *dy, const float *w, float *dx);
+/* dx += dwconv_transposed(dy, w) when accumulate, else dx = it (no need to
+ * zero a fresh gradient buffer first: saves a pass over dx). */
+void sn_dw_backward_data(const sn_dw_shape *s, const float *dy, const float *w, float *dx, bool accumulate);
 /* dw += correlation of x and dy; db += sum of dy over n,oh,ow when db != NULL. */
 void sn_dw_backward_weights(const sn_dw_shape *s, const float *x, const float *dy, float *dw, float *db);
 

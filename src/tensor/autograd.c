@@ -7,8 +7,21 @@
 
 #include "context.h"
 
+/* A borrowed gradient (see sn_backward_from) becomes an own copy before
+ * anything adds to it. */
+static float *own_grad(sn_ctx *ctx, sn_tensor *t)
+{
+    float *g = sn_step_alloc(ctx, (size_t)t->numel * sizeof(float));
+    if (!g) return NULL;
+    memcpy(g, t->grad, (size_t)t->numel * sizeof(float));
+    t->grad = g;
+    t->grad_borrowed = false;
+    return g;
+}
+
 float *sn_grad_of(sn_ctx *ctx, sn_tensor *t)
 {
+    if (t->grad_borrowed) return own_grad(ctx, t);
     if (!t->grad) t->grad = sn_step_calloc(ctx, (size_t)t->numel * sizeof(float));
     return t->grad;
 }
@@ -16,6 +29,7 @@ float *sn_grad_of(sn_ctx *ctx, sn_tensor *t)
 float *sn_grad_for_write(sn_ctx *ctx, sn_tensor *t, bool *fresh)
 {
     *fresh = t->grad == NULL;
+    if (t->grad_borrowed) return own_grad(ctx, t);
     if (*fresh) t->grad = sn_step_alloc(ctx, (size_t)t->numel * sizeof(float));
     return t->grad;
 }
@@ -81,13 +95,17 @@ int sn_backward_from(sn_ctx *ctx, sn_tensor *out, const float *grad_out)
 {
     if (ctx->status) return ctx->status;
     if (!out) return sn_ctx_fail(ctx, SN_ERR_ARG, "backward from a NULL tensor");
-    bool fresh;
-    float *g = sn_grad_for_write(ctx, out, &fresh);
+    if (!out->grad && !out->is_param) {
+        /* The usual case: borrow the caller's buffer (no pass over it). */
+        out->grad = (float *)grad_out;
+        out->grad_borrowed = true;
+        return sn_walk_tape_from(ctx, 0);
+    }
+    float *g = sn_grad_of(ctx, out);
     if (!g) return ctx->status;
     int64_t n = out->numel;
-    /* One pass: a copy when the gradient is new (the usual case). */
 #pragma omp parallel for simd if (parallel : n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) g[i] = fresh ? grad_out[i] : g[i] + grad_out[i];
+    for (int64_t i = 0; i < n; i++) g[i] += grad_out[i];
     return sn_walk_tape_from(ctx, 0);
 }
 
@@ -101,12 +119,16 @@ int sn_backward(sn_ctx *ctx, sn_tensor *loss)
     if (!isfinite(loss->data[0]))
         return sn_ctx_fail(ctx, SN_ERR_NUMERIC, "loss is %f: training diverged (lower the learning rate?)",
                            (double)loss->data[0]);
-    const float one = 1.0f;
-    return sn_backward_from(ctx, loss, &one);
+    float *one = sn_step_alloc(ctx, sizeof *one); /* borrowed until the step ends */
+    if (!one) return ctx->status;
+    *one = 1.0f;
+    return sn_backward_from(ctx, loss, one);
 }
 
 void sn_zero_grad(sn_tensor *const *params, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (params[i]->grad) memset(params[i]->grad, 0, (size_t)params[i]->numel * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        if (params[i]->grad_borrowed) params[i]->grad = NULL, params[i]->grad_borrowed = false;
+        else if (params[i]->grad) memset(params[i]->grad, 0, (size_t)params[i]->numel * sizeof(float));
+    }
 }
