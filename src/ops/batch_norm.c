@@ -26,6 +26,16 @@ typedef struct bn_saved {
  * turn into noise well above 1e-4 of the gradients upstream. */
 #define SMALL_BN_COUNT 16
 
+/* Mean and biased variance, in double, of m values `stride` floats apart. */
+static void batch_stats(const float *x, int64_t stride, int64_t m, double *mean, double *var)
+{
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < m; i++) sum += x[i * stride];
+    double mu = sum / (double)m;
+    for (int64_t i = 0; i < m; i++) sq += (x[i * stride] - mu) * (x[i * stride] - mu);
+    *mean = mu, *var = sq / (double)m;
+}
+
 static void small_bn_forward(const sn_bn_shape *s, const float *x, const float *gamma, const float *beta,
                              float *mean, float *var, float *y)
 {
@@ -33,11 +43,7 @@ static void small_bn_forward(const sn_bn_shape *s, const float *x, const float *
     for (int64_t k = 0; k < c; k++) {
         double mu = mean[k], v = var[k];
         if (!s->global_stats) {
-            double sum = 0, sq = 0;
-            for (int64_t i = 0; i < m; i++) sum += x[i * c + k];
-            mu = sum / (double)m;
-            for (int64_t i = 0; i < m; i++) sq += (x[i * c + k] - mu) * (x[i * c + k] - mu);
-            v = sq / (double)m;
+            batch_stats(x + k, c, m, &mu, &v);
             mean[k] = (float)mu, var[k] = (float)v;
         }
         double a = (gamma ? gamma[k] : 1.0) / sqrt(v + s->eps), b = (beta ? beta[k] : 0.0) - a * mu;
@@ -51,16 +57,18 @@ static void small_bn_backward(const sn_bn_shape *s, const float *x, const float 
 {
     int64_t m = s->n * s->h * s->w, c = s->c;
     for (int64_t k = 0; k < c; k++) {
-        double rstd = 1.0 / sqrt((double)var[k] + s->eps), sum_dy = 0, sum_dy_xhat = 0;
+        double mu = mean[k], v = var[k];
+        if (!s->global_stats) batch_stats(x + k, c, m, &mu, &v); /* as the forward had them, unrounded */
+        double rstd = 1.0 / sqrt(v + s->eps), sum_dy = 0, sum_dy_xhat = 0;
         for (int64_t i = 0; i < m; i++) {
             sum_dy += dy[i * c + k];
-            sum_dy_xhat += dy[i * c + k] * (x[i * c + k] - (double)mean[k]) * rstd;
+            sum_dy_xhat += dy[i * c + k] * (x[i * c + k] - mu) * rstd;
         }
         double g = (gamma ? gamma[k] : 1.0) * rstd;
         for (int64_t i = 0; i < m; i++) {
             double d = dy[i * c + k];
             if (!s->global_stats)
-                d -= (sum_dy + (x[i * c + k] - (double)mean[k]) * rstd * sum_dy_xhat) / (double)m;
+                d -= (sum_dy + (x[i * c + k] - mu) * rstd * sum_dy_xhat) / (double)m;
             dx[i * c + k] = (float)((accumulate ? dx[i * c + k] : 0.0) + g * d);
         }
         if (dgamma) dgamma[k] += (float)sum_dy_xhat;
