@@ -100,8 +100,14 @@ typedef struct sn_cell_op_module {
 
 int sn_cell_op_init(sn_nn_builder *b, sn_cell_op_module *m, int kind, int64_t c_in, int64_t c_out,
                     int stride, bool affine);
-/* NULL output for 'none' is not an error: check sn_ctx_status for failures. */
-sn_tensor *sn_cell_op_forward(sn_ctx *ctx, const sn_cell_op_module *m, sn_tensor *x, bool training);
+/* Whether the operator begins with ReLU(x) (the sep convs, the stride-1
+ * atrous convs, the projecting skip_connect): callers running several
+ * operators on one x compute that ReLU once and pass it as x_relu (saves a
+ * pass and an activation per operator; NULL: the operator computes it).
+ * NULL output for 'none' is not an error: check sn_ctx_status for failures. */
+bool sn_cell_op_starts_with_relu(const sn_cell_op_module *m);
+sn_tensor *sn_cell_op_forward(sn_ctx *ctx, const sn_cell_op_module *m, sn_tensor *x, sn_tensor *x_relu,
+                              bool training);
 
 /* Counts of what a module costs, accumulated by the *_cost functions of
  * the models layer: parameters and multiply-adds of one forward pass. */

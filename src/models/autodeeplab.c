@@ -268,10 +268,15 @@ static sn_tensor *cell_forward(sn_ctx *ctx, const sn_model *m, int index, sn_ten
     states[1] = sn_conv_bn_forward(ctx, &cell->pre_prev, prev, run->training);
     bool drop = run->training && run->rng && m->cfg.drop_path_keep_prob < 1.0f;
     float keep = drop ? sn_model_drop_path_keep(&m->cfg, index, run->step) : 1.0f;
+    /* ReLU(state), computed once for the operators that begin with it. */
+    sn_tensor *relus[SN_MAX_BLOCKS + 2] = {0};
     for (int blk = 0; blk < g->n_blocks; blk++) {
         sn_tensor *y[2];
         for (int k = 0; k < 2; k++) {
-            y[k] = sn_cell_op_forward(ctx, &cell->ops[blk][k], states[g->input[blk][k]], run->training);
+            int in = g->input[blk][k];
+            const sn_cell_op_module *op = &cell->ops[blk][k];
+            if (sn_cell_op_starts_with_relu(op) && !relus[in]) relus[in] = sn_relu(ctx, states[in]);
+            y[k] = sn_cell_op_forward(ctx, op, states[in], relus[in], run->training);
             /* nas_cell.py: drop path on every operator but the identity
              * ('none' there, skip_connect here). */
             if (drop && keep < 1.0f && g->op[blk][k] != SN_CELL_SKIP_CONNECT)

@@ -215,16 +215,21 @@ static sn_tensor *search_cell_forward(sn_ctx *ctx, const sn_supernet *net, const
                                       sn_tensor *prev_prev, sn_tensor *prev, bool training)
 {
     int n_blocks = net->cfg.n_blocks;
-    sn_tensor *states[SN_MAX_BLOCKS + 2];
+    /* ReLU(state) once per state, shared by every operator of every edge
+     * leaving it (the sep and atrous convs all begin with it). */
+    sn_tensor *states[SN_MAX_BLOCKS + 2], *relus[SN_MAX_BLOCKS + 2];
     states[0] = sn_conv_bn_forward(ctx, &cell->pre_prev_prev, resize_to(ctx, prev_prev, prev), training);
     states[1] = prev;
     for (int blk = 0; blk < n_blocks; blk++) {
         sn_tensor *sum = NULL;
+        relus[blk + 1] = sn_relu(ctx, states[blk + 1]);
+        if (blk == 0) relus[0] = sn_relu(ctx, states[0]);
         for (int j = 0; j < blk + 2; j++) {
             int e = sn_cell_block_first_edge(blk) + j;
             sn_tensor *outs[SN_CELL_OP_COUNT];
             for (int k = 0; k < SN_CELL_OP_COUNT; k++)
-                outs[k] = sn_cell_op_forward(ctx, &cell->ops[e * SN_CELL_OP_COUNT + k], states[j], training);
+                outs[k] = sn_cell_op_forward(ctx, &cell->ops[e * SN_CELL_OP_COUNT + k], states[j], relus[j],
+                                             training);
             sn_tensor *mixed = sn_weighted_sum(ctx, SN_CELL_OP_COUNT, outs, sn_param_rows(ctx, net->alpha, e, 1));
             sum = sum ? sn_add(ctx, sum, mixed) : mixed;
         }
