@@ -61,12 +61,17 @@ dnnl_status_t sn_dnnl_md_nhwc(dnnl_memory_desc_t *md, int64_t n, int64_t h, int6
  * read or written (memory-bound ops cost ~0.1-0.2 ns per element on one core
  * here, ~16 FLOPs of a small convolution). */
 #define SN_DNNL_ELEM_WORK 16
-/* Below this (~3 us on one core of the target machine) one thread is faster
- * than a 2-thread team: measured per primitive kind and size, 1 vs 2
- * threads, on convolutions 1x1/3x3/depthwise 3x3, batch norm, pooling and
- * resampling at 2x2..64x64, 8..320 channels, batch 2 (see the report in
- * src/ops/onednn/common.c). */
-#define SN_DNNL_SERIAL_WORK 300000
+/* Below this one thread runs a primitive. Measured alone (1 vs 2 threads,
+ * one primitive repeated: src/ops/onednn/common.c) a 2-thread team already
+ * wins from ~300k (~3 us on one core). In a real chain it does not: each
+ * primitive's half of the data sits in the other core's cache after the
+ * previous one, and the supernet step (L=12 F=8, batch 2, 2 threads, median
+ * of 3 interleaved runs) was fastest with 3M: 128x128 weight + arch step
+ * 1.86 + 1.19 s at 300k, 1.63 + 1.06 s at 3M, 1.70 + 1.08 s with every
+ * primitive serial; 64x64 1.00 + 0.52 s at 300k, 0.90 + 0.46 s at 3M. */
+#ifndef SN_DNNL_SERIAL_WORK
+#define SN_DNNL_SERIAL_WORK 3000000
+#endif
 
 int64_t sn_dnnl_work(int64_t flops, int64_t elements);
 /* 1 when work < SN_DNNL_SERIAL_WORK, else sn_get_num_threads(). */
