@@ -224,6 +224,49 @@ static void test_errors(sn_ctx *ctx)
     sn_optim_destroy(opt);
 }
 
+/* Fused momentum (the gradient buffer is the momentum buffer): driven the
+ * way training drives it (zero_grad, backward adds g, step), it follows the
+ * double reference of torch.optim.SGD, including the 64K-element OpenMP
+ * path, and its state tensor is the gradient buffer under the usual name. */
+static void test_fused_momentum(sn_ctx *ctx)
+{
+    const int64_t sizes[2] = {37, 100003};
+    for (int k = 0; k < 2; k++) {
+        int64_t n = sizes[k];
+        sn_tensor *p = param(ctx, "fw", n, 5);
+        sn_optim *opt = sn_optim_create(ctx);
+        sn_optim_group_config c = sn_optim_sgd_config(0.025, 0.9, 3e-4, false);
+        c.fused_momentum = true;
+        int g = sn_optim_add_group(opt, &c, &p, 1);
+        sn_tensor *st[2] = {NULL, NULL};
+        int ns = sn_optim_state_tensors(opt, st, 2);
+        CHECK(g == 0 && ns == 1 && st[0]->data == p->grad && !strcmp(st[0]->name, "optim.0.fw.buf"),
+              "fused state is the gradient buffer (%d, %s)", ns, ns ? st[0]->name : "");
+        double *rp = to_f64(p->data, n), *buf = calloc((size_t)n, sizeof(double)), worst = 0;
+        for (int t = 1; t <= 6 && g == 0; t++) {
+            sn_optim_zero_grad(opt, g);
+            float *r = random_floats(n, 300 + (uint64_t)t);
+            for (int64_t i = 0; i < n; i++) p->grad[i] += r[i]; /* what backward does */
+            double *rg = to_f64(r, n);
+            ref_sgd(rp, rg, buf, n, c.lr, c.weight_decay, c.momentum, false, t == 1);
+            CHECK(sn_optim_step(opt, g) == SN_OK, "fused step %d", t);
+            worst = fmax(worst, fmax(rel_err_f32_f64(p->data, rp, n, 1e-3), rel_err_f32_f64(p->grad, buf, n, 1e-3)));
+            free(r), free(rg);
+        }
+        CHECK(worst < 2e-5, "fused momentum, %lld elements: rel err %g over 6 steps", (long long)n, worst);
+        free(rp), free(buf);
+        sn_optim_destroy(opt);
+    }
+    sn_tensor *q = param(ctx, "fq", 3, 6);
+    sn_optim *opt = sn_optim_create(ctx);
+    sn_optim_group_config bad = sn_optim_sgd_config(0.1, 0.9, 0, true);
+    bad.fused_momentum = true;
+    CHECK(sn_optim_add_group(opt, &bad, &q, 1) == -1 && strstr(sn_ctx_error(ctx), "fused"),
+          "fused momentum with nesterov refused: %s", sn_ctx_error(ctx));
+    sn_ctx_clear_error(ctx);
+    sn_optim_destroy(opt);
+}
+
 static void test_clip(sn_ctx *ctx)
 {
     sn_tensor *a = param(ctx, "ca", 1, 1), *b = param(ctx, "cb", 1, 2);
@@ -284,6 +327,7 @@ int main(void)
     test_adam_first_step(ctx);
     test_groups(ctx);
     test_errors(ctx);
+    test_fused_momentum(ctx);
     test_clip(ctx);
     test_schedules();
     sn_ctx_destroy(ctx);

@@ -33,6 +33,14 @@ typedef struct sn_optim_group_config {
     double weight_decay;
     double momentum;      /* SGD; 0 = plain SGD, no state */
     bool nesterov;        /* SGD; needs momentum > 0 */
+    /* SGD with momentum, no Nesterov: each parameter's gradient buffer is
+     * also its momentum buffer, which saves one parameter-sized buffer per
+     * parameter (352 MB for the F=8 supernet). sn_optim_zero_grad then
+     * scales the buffer by the momentum instead of zeroing it, backward adds
+     * the gradient into it, and sn_optim_step adds the weight decay and
+     * updates: torch.optim.SGD's rule, in another order. The gradient alone
+     * is never available (no clipping, no gradient norms). */
+    bool fused_momentum;
     double beta1, beta2;  /* Adam */
     double eps;           /* Adam */
     const char *name;     /* e.g. "weights", "arch"; NULL = the group index */

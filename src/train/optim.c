@@ -103,6 +103,9 @@ static int check_config(sn_ctx *ctx, const sn_optim_group_config *c)
                                c->momentum);
         if (c->nesterov && c->momentum <= 0)
             return sn_ctx_fail(ctx, SN_ERR_ARG, "optimiser group %s: nesterov needs momentum > 0", g);
+        if (c->fused_momentum && (c->momentum <= 0 || c->nesterov))
+            return sn_ctx_fail(ctx, SN_ERR_ARG,
+                               "optimiser group %s: fused momentum needs momentum > 0 and no nesterov", g);
         return SN_OK;
     }
     if (bad_real(c->beta1, 0) || c->beta1 >= 1 || bad_real(c->beta2, 0) || c->beta2 >= 1)
@@ -150,6 +153,25 @@ static sn_tensor *state_tensor(sn_ctx *ctx, const char *gname, const sn_tensor *
     return sn_buffer_new(ctx, name, p->ndim, p->shape); /* zero-filled */
 }
 
+/* The fused momentum buffer: a persistent tensor over p's gradient buffer,
+ * named like state_tensor's (checkpoints save and restore it). */
+static sn_tensor *grad_as_state(sn_ctx *ctx, const char *gname, sn_tensor *p, int index)
+{
+    char buf[32], name[512];
+    snprintf(name, sizeof name, "optim.%s.%s.buf", gname, param_label(p, index, buf, sizeof buf));
+    size_t len = strlen(name) + 1;
+    sn_tensor *t = sn_arena_alloc(sn_ctx_param_arena(ctx), sizeof *t);
+    char *copy = t ? sn_arena_alloc(sn_ctx_param_arena(ctx), len) : NULL;
+    if (!copy) {
+        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory for the optimiser state of %s", name);
+        return NULL;
+    }
+    memcpy(copy, name, len);
+    *t = (sn_tensor){.ndim = p->ndim, .numel = p->numel, .data = p->grad, .is_param = true, .name = copy};
+    memcpy(t->shape, p->shape, sizeof t->shape);
+    return t;
+}
+
 static char *arena_strdup(sn_ctx *ctx, const char *s)
 {
     size_t len = strlen(s) + 1;
@@ -181,6 +203,12 @@ static int init_group(sn_optim *opt, optim_group *grp, const sn_optim_group_conf
             op->s1 = state_tensor(ctx, grp->cfg.name, params[i], i, "m");
             op->s2 = state_tensor(ctx, grp->cfg.name, params[i], i, "v");
             if (!op->s1 || !op->s2) return sn_ctx_status(ctx);
+        } else if (mom && cfg->fused_momentum) {
+            if (!params[i]->grad)
+                return sn_ctx_fail(ctx, SN_ERR_ARG, "optimiser group %s: fused momentum needs persistent "
+                                   "gradients (parameter %d has none)", grp->cfg.name, i);
+            op->s1 = grad_as_state(ctx, grp->cfg.name, params[i], i);
+            if (!op->s1) return sn_ctx_status(ctx);
         } else if (mom) {
             op->s1 = state_tensor(ctx, grp->cfg.name, params[i], i, "buf");
             if (!op->s1) return sn_ctx_status(ctx);
@@ -281,6 +309,19 @@ static void sgd_update(float *restrict p, const float *restrict g, float *restri
     }
 }
 
+/* Fused momentum: buf already holds momentum * buf + g (zero_grad scaled
+ * it, backward added g); torch's buf = momentum buf + (g + wd p) follows by
+ * adding the decay, then p -= lr buf. */
+static void fused_sgd_update(float *restrict p, float *restrict buf, int64_t n, float lr, float wd)
+{
+#pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float b = buf[i] + wd * p[i];
+        buf[i] = b;
+        p[i] -= lr * b;
+    }
+}
+
 /* torch.optim.Adam (amsgrad off):
  *   d = g + wd p;  m = b1 m + (1 - b1) d;  v = b2 v + (1 - b2) d^2;
  *   p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
@@ -334,6 +375,8 @@ int sn_optim_step(sn_optim *opt, int group)
         op->step++;
         if (c->kind == SN_OPTIM_ADAM)
             adam_update(p->data, p->grad, op->s1->data, op->s2->data, p->numel, c, op->step);
+        else if (c->fused_momentum)
+            fused_sgd_update(p->data, p->grad, p->numel, (float)c->lr, (float)c->weight_decay);
         else
             sgd_update(p->data, p->grad, op->s1 ? op->s1->data : NULL, p->numel, (float)c->lr,
                        (float)c->weight_decay, (float)c->momentum, c->nesterov, op->step == 1);
@@ -348,7 +391,15 @@ void sn_optim_zero_grad(sn_optim *opt, int group)
     if (!grp) return;
     for (int i = 0; i < grp->n; i++) {
         sn_tensor *p = grp->params[i].p;
-        if (p->grad) memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+        if (!p->grad) continue;
+        if (grp->cfg.fused_momentum && grp->params[i].step > 0) { /* keep momentum * buf */
+            float m = (float)grp->cfg.momentum, *g = p->grad;
+            int64_t n = p->numel;
+#pragma omp parallel for simd schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+            for (int64_t j = 0; j < n; j++) g[j] *= m;
+        } else {
+            memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+        }
     }
 }
 

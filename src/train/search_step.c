@@ -27,6 +27,7 @@ int sn_searcher_init(sn_searcher *s, sn_ctx *ctx, const sn_supernet_config *cfg,
     s->optim = sn_optim_create(ctx);
     if (!s->optim) return sn_ctx_status(ctx);
     sn_optim_group_config gw = sn_optim_sgd_config(o->w_lr, o->w_momentum, o->w_weight_decay, false);
+    gw.fused_momentum = o->w_momentum > 0; /* one weight-sized buffer less (group_step zeroes each step) */
     gw.name = "weights";
     sn_optim_group_config ga = sn_optim_adam_config(o->a_lr, o->a_weight_decay);
     ga.name = "arch";
