@@ -145,11 +145,19 @@ static int check_params(sn_optim *opt, const char *gname, sn_tensor *const *para
     return SN_OK;
 }
 
+/* "optim.<group>.<parameter>.<suffix>": the checkpoint name of a state tensor. */
+static void state_name(char *name, size_t len, const char *gname, const sn_tensor *p, int index,
+                       const char *suffix)
+{
+    char buf[32];
+    snprintf(name, len, "optim.%s.%s.%s", gname, param_label(p, index, buf, sizeof buf), suffix);
+}
+
 static sn_tensor *state_tensor(sn_ctx *ctx, const char *gname, const sn_tensor *p, int index,
                                const char *suffix)
 {
-    char buf[32], name[512];
-    snprintf(name, sizeof name, "optim.%s.%s.%s", gname, param_label(p, index, buf, sizeof buf), suffix);
+    char name[512];
+    state_name(name, sizeof name, gname, p, index, suffix);
     return sn_buffer_new(ctx, name, p->ndim, p->shape); /* zero-filled */
 }
 
@@ -157,8 +165,8 @@ static sn_tensor *state_tensor(sn_ctx *ctx, const char *gname, const sn_tensor *
  * named like state_tensor's (checkpoints save and restore it). */
 static sn_tensor *grad_as_state(sn_ctx *ctx, const char *gname, sn_tensor *p, int index)
 {
-    char buf[32], name[512];
-    snprintf(name, sizeof name, "optim.%s.%s.buf", gname, param_label(p, index, buf, sizeof buf));
+    char name[512];
+    state_name(name, sizeof name, gname, p, index, "buf");
     size_t len = strlen(name) + 1;
     sn_tensor *t = sn_arena_alloc(sn_ctx_param_arena(ctx), sizeof *t);
     char *copy = t ? sn_arena_alloc(sn_ctx_param_arena(ctx), len) : NULL;
