@@ -81,6 +81,9 @@ typedef struct sn_conv_bn {
 int sn_conv_bn_init(sn_nn_builder *b, sn_conv_bn *m, int64_t c_in, int64_t c_out, int k, int stride,
                     int dilation, int groups, bool relu_before, bool relu_after, bool affine);
 sn_tensor *sn_conv_bn_forward(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor *x, bool training);
+/* The same when the caller has already applied the module's ReLU-before to x
+ * (shared by several modules reading one input). */
+sn_tensor *sn_conv_bn_forward_after_relu(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor *x_relu, bool training);
 
 /* ---- the Auto-DeepLab cell operators (official definitions, DESIGN.md) ---
  * sep_conv_kxk: (ReLU, depthwise kxk, pointwise 1x1, BN) twice, stride on the

@@ -23,13 +23,6 @@ static sn_tensor *depthwise_forward(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor 
     return sn_conv_forward(ctx, &m->conv, x);
 }
 
-/* conv_bn / depthwise whose ReLU-before has already been applied to x. */
-static sn_tensor *conv_bn_on_relu(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor *x_relu, bool training)
-{
-    sn_tensor *y = sn_bn_forward(ctx, &m->bn, sn_conv_forward(ctx, &m->conv, x_relu), training);
-    return m->relu_after ? sn_relu(ctx, y) : y;
-}
-
 static int sep_conv_init(sn_nn_builder *b, sn_cell_op_module *m, int k, bool affine)
 {
     int rc = 0;
@@ -109,7 +102,7 @@ sn_tensor *sn_cell_op_forward(sn_ctx *ctx, const sn_cell_op_module *m, sn_tensor
     }
     case SN_CELL_ATROUS_3X3:
     case SN_CELL_ATROUS_5X5:
-        if (m->stride == 1) return conv_bn_on_relu(ctx, &m->main, x_relu, training);
+        if (m->stride == 1) return sn_conv_bn_forward_after_relu(ctx, &m->main, x_relu, training);
         x = sn_resize_bilinear(ctx, x, (x->shape[1] + 1) / 2, (x->shape[2] + 1) / 2, false);
         return sn_conv_bn_forward(ctx, &m->main, x, training);
     case SN_CELL_MAX_POOL_3X3:
@@ -118,7 +111,7 @@ sn_tensor *sn_cell_op_forward(sn_ctx *ctx, const sn_cell_op_module *m, sn_tensor
         sn_tensor *y = sn_pool3x3_same(ctx, x, kind, m->stride);
         return m->has_proj ? sn_conv_bn_forward(ctx, &m->main, y, training) : y;
     }
-    case SN_CELL_SKIP_CONNECT: return m->has_proj ? conv_bn_on_relu(ctx, &m->main, x_relu, training) : x;
+    case SN_CELL_SKIP_CONNECT: return m->has_proj ? sn_conv_bn_forward_after_relu(ctx, &m->main, x_relu, training) : x;
     default: sn_ctx_fail(ctx, SN_ERR_ARG, "unknown cell operator %d", m->kind); return NULL;
     }
 }

@@ -68,8 +68,12 @@ int sn_conv_bn_init(sn_nn_builder *b, sn_conv_bn *m, int64_t c_in, int64_t c_out
 
 sn_tensor *sn_conv_bn_forward(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor *x, bool training)
 {
-    if (m->relu_before) x = sn_relu(ctx, x);
-    sn_tensor *y = sn_bn_forward(ctx, &m->bn, sn_conv_forward(ctx, &m->conv, x), training);
+    return sn_conv_bn_forward_after_relu(ctx, m, m->relu_before ? sn_relu(ctx, x) : x, training);
+}
+
+sn_tensor *sn_conv_bn_forward_after_relu(sn_ctx *ctx, const sn_conv_bn *m, sn_tensor *x_relu, bool training)
+{
+    sn_tensor *y = sn_bn_forward(ctx, &m->bn, sn_conv_forward(ctx, &m->conv, x_relu), training);
     return m->relu_after ? sn_relu(ctx, y) : y;
 }
 
