@@ -2,8 +2,9 @@
  * double reference (ref_pool2d, ref_global_avg_pool), gradients against
  * float64 central differences (max pooling on distinct inputs so the argmax
  * is stable), TF 'SAME' paddings, gradient accumulation, no-grad mode,
- * error paths, and the oneDNN implementations chosen for a search-size
- * activation (none may be `ref`). */
+ * ties in max pooling against a hand-computed gradient, error paths, and
+ * the oneDNN implementations chosen for a search-size activation (none may
+ * be `ref`). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,12 @@ static void test_windows(sn_ctx *ctx)
         {"avg 2x2 s2 no pad", 2, 6, 8, 3, false, false, 2, 2, 0, 0, 0, 0},
         {"avg 3x3 s1 asymmetric pad", 1, 5, 6, 17, false, false, 3, 1, 2, 0, 1, 2},
         {"max 3x3 s2 asymmetric pad", 1, 5, 6, 17, true, false, 3, 2, 0, 2, 2, 1},
+        /* oneDNN's backward (16 channels); ours with two vector blocks and
+         * a tail (36 = 16 + 16 + 4 floats a pixel) and the parallel path */
+        {"max 3x3 same s1 6x5 16ch", 2, 6, 5, 16, true, true, 3, 1, 1, 1, 1, 1},
+        {"avg 3x3 same s2 7x9 16ch", 2, 7, 9, 16, false, true, 3, 2, 1, 1, 1, 1},
+        {"max 3x3 same s1 10x10 36ch", 2, 10, 10, 36, true, true, 3, 1, 1, 1, 1, 1},
+        {"avg 3x3 same s1 10x10 36ch", 2, 10, 10, 36, false, true, 3, 1, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(ctx, &cases[i]);
 }
@@ -104,6 +111,30 @@ static void test_exclude_padding_by_hand(sn_ctx *ctx)
           y ? (double)y->data[0] : -1.0);
     CHECK(y && fabsf(y->data[4] - 5.0f) < 1e-6f, "centre average 45/9 = 5, got %g", y ? (double)y->data[4] : -1.0);
     sn_step_end(ctx);
+}
+
+/* Equal values in a window (a ReLU's zeros): each output's gradient goes to
+ * the first maximal tap in row-major order, once, on both backward paths
+ * (ours below 16 channels, oneDNN's at 16). 3x3 'SAME' s1 on a constant 3x3
+ * map, dy = 1 + channel: the first taps are (0,0) for outputs (0,0) (0,1)
+ * (1,0) (1,1), (0,1) for (0,2) (1,2), (1,0) for (2,0) (2,1) and (1,1) for
+ * (2,2). */
+static void test_max_ties_by_hand(sn_ctx *ctx)
+{
+    const float want[9] = {4, 2, 0, 2, 1, 0, 0, 0, 0};
+    for (int64_t c = 2; c <= 16; c += 14) {
+        sn_tensor *x = leaf4(ctx, 1, 3, 3, c, 1);
+        sn_tensor_fill(x, 0.0f);
+        sn_tensor *y = sn_pool3x3_same(ctx, x, SN_POOL_MAX, 1);
+        float dy[9 * 16];
+        for (int64_t i = 0; i < 9 * c; i++) dy[i] = (float)(1 + i % c);
+        CHECK(y && sn_backward_from(ctx, y, dy) == SN_OK, "max pooling ties: %s", sn_ctx_error(ctx));
+        for (int64_t i = 0; y && i < 9 * c; i++)
+            CHECK(x->grad[i] == want[i / c] * (float)(1 + i % c),
+                  "%lld channels: tie gradient at cell %lld channel %lld: %g, want %g", (long long)c,
+                  (long long)(i / c), (long long)(i % c), (double)x->grad[i], (double)(want[i / c] * (float)(1 + i % c)));
+        sn_step_end(ctx);
+    }
 }
 
 static void gap_fn(void *u, const double *const *in, double *out)
@@ -141,7 +172,7 @@ static sn_tensor *pool_of(sn_ctx *ctx, sn_tensor *x, int kind)
 }
 
 /* y = pool(x) + pool(x): the second backward must add to the first
- * (the oneDNN path writes a fresh gradient in place, then accumulates). */
+ * (the backward writes a fresh gradient first, then accumulates). */
 static void test_accumulation(sn_ctx *ctx)
 {
     for (int kind = 0; kind < 3; kind++) {
@@ -207,17 +238,17 @@ static void test_errors(sn_ctx *ctx)
     sn_step_end(ctx);
 }
 
-/* The search's pooling operators on a 2x80x80x40 activation must not fall
+/* The search's pooling operators on a 2x80x80x48 activation must not fall
  * to oneDNN's reference implementations (DESIGN.md). */
 static void test_impls(sn_ctx *ctx)
 {
     for (int kind = 0; kind < 2; kind++) {
-        sn_tensor *x = leaf4(ctx, 2, 80, 80, 40, 8);
+        sn_tensor *x = leaf4(ctx, 2, 80, 80, 48, 8);
         for (int stride = 1; stride <= 2; stride++) {
             sn_tensor *y = sn_pool3x3_same(ctx, x, kind ? SN_POOL_AVG : SN_POOL_MAX, stride);
             CHECK(y && sn_backward(ctx, sn_sum(ctx, y)) == SN_OK, "80x80 pooling: %s", sn_ctx_error(ctx));
             const char *f = sn_impl_name(ctx, "pool_fwd"), *b = sn_impl_name(ctx, "pool_bwd");
-            printf("%s pool 3x3 s%d 2x80x80x40: fwd %s, bwd %s\n", kind ? "avg" : "max", stride, f, b);
+            printf("%s pool 3x3 s%d 2x80x80x48: fwd %s, bwd %s\n", kind ? "avg" : "max", stride, f, b);
             CHECK(*f && strncmp(f, "ref", 3) != 0, "pool_fwd implementation %s", f);
             CHECK(*b && strncmp(b, "ref", 3) != 0, "pool_bwd implementation %s", b);
             x->grad = NULL;
@@ -231,6 +262,7 @@ int main(void)
     sn_ctx *ctx = test_ctx();
     test_windows(ctx);
     test_exclude_padding_by_hand(ctx);
+    test_max_ties_by_hand(ctx);
     test_global_avg_pool(ctx);
     test_accumulation(ctx);
     test_no_grad(ctx);

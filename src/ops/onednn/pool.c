@@ -62,13 +62,10 @@ static pool_key make_key(const sn_pool_shape *s, bool training)
     memset(&k, 0, sizeof k); /* no stray padding bytes in the hashed key */
     k.tag = POOL_KEY_TAG;
     k.threads = sn_get_num_threads();
-    /* Work: the elements read and written. oneDNN 2.6's NHWC max-pooling
-     * backward below 16 channels costs ~4x per element what it costs from 16
-     * on (3x3 @16x16, batch 2: 28.8 us at 8 channels, 8.0 us at 16, 1 thread),
-     * so it counts 4x. */
+    /* Work: the elements read and written. */
     int64_t el = s->n * (s->h * s->w + s->oh * s->ow) * s->c;
     k.team_fwd = sn_dnnl_team_size(sn_dnnl_work(0, el));
-    k.team_bwd = sn_dnnl_team_size(sn_dnnl_work(0, s->c < 16 ? 4 * el : el));
+    k.team_bwd = k.team_fwd;
     k.n = s->n, k.h = s->h, k.w = s->w, k.c = s->c, k.oh = s->oh, k.ow = s->ow;
     k.k = s->k, k.stride = s->stride;
     k.pad_t = s->pad_t, k.pad_l = s->pad_l, k.pad_b = s->pad_b, k.pad_r = s->pad_r;
