@@ -91,7 +91,9 @@ static sn_conv_params explicit_pad(int stride, int pad, int dilation, int groups
     return (sn_conv_params){stride, stride, pad, pad, pad, pad, dilation, dilation, groups};
 }
 
-/* Paths through oneDNN only (dense, 1x1, strided, dilated dense, grouped). */
+/* Dense, 1x1, strided, dilated dense and grouped convolutions: outputs of
+ * up to SN_CONV_GEMM_MAX_PIXELS (128) pixels run as matrix products over the
+ * live taps (ops/conv_gemm.c), larger ones and grouped ones on oneDNN. */
 static void test_dense_paths(sn_ctx *ctx)
 {
     const conv_case cases[] = {
@@ -104,6 +106,11 @@ static void test_dense_paths(sn_ctx *ctx)
         {"grouped g=2 no bias", 2, 6, 6, 6, 4, 3, sn_conv_same(3, 1, 1, 2, 6, 6), false},
         {"asym SAME 3x3 s2 even input", 2, 8, 8, 3, 5, 3, sn_conv_same(3, 2, 1, 1, 8, 8), false},
         {"asym SAME 5x5 s2 even, bias", 2, 8, 6, 3, 4, 5, sn_conv_same(5, 2, 1, 1, 8, 6), true},
+        /* 5x5 rate 2 on 3x3: taps 0 and 4 of each axis only see padding */
+        {"5x5 d2 on 3x3 (dead taps), bias", 2, 3, 3, 4, 5, 5, sn_conv_same(5, 1, 2, 1, 3, 3), true},
+        {"1x1 s2 (products), bias", 2, 6, 6, 5, 4, 1, explicit_pad(2, 0, 1, 1), true},
+        {"3x3 same 2x10x10 (oneDNN)", 2, 10, 10, 3, 4, 3, sn_conv_same(3, 1, 1, 1, 10, 10), true},
+        {"1x1 2x10x9 (oneDNN)", 2, 10, 9, 5, 6, 1, explicit_pad(1, 0, 1, 1), false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(ctx, &cases[i]);
 }
@@ -160,7 +167,9 @@ static void check_accumulation(sn_ctx *ctx, const conv_case *c)
 static void test_accumulation(sn_ctx *ctx)
 {
     const conv_case cases[] = {
-        {"dense 3x3", 2, 6, 6, 4, 5, 3, sn_conv_same(3, 1, 1, 1, 6, 6), true},
+        {"dense 3x3 (products)", 2, 6, 6, 4, 5, 3, sn_conv_same(3, 1, 1, 1, 6, 6), true},
+        {"1x1 (one product)", 2, 6, 6, 4, 5, 1, explicit_pad(1, 0, 1, 1), true},
+        {"dense 3x3 (oneDNN)", 2, 10, 10, 4, 5, 3, sn_conv_same(3, 1, 1, 1, 10, 10), true},
         {"dw 3x3 (jit_dw)", 2, 6, 6, 4, 4, 3, sn_conv_same(3, 1, 1, 4, 6, 6), true},
         {"dw 5x5 dilation 2 (own)", 2, 7, 7, 4, 4, 5, sn_conv_same(5, 1, 2, 4, 7, 7), true},
     };

@@ -2,6 +2,8 @@
  * shape checks, tape recording and the choice of kernel.
  *
  * Dispatch (DESIGN.md, measured on layers a-e):
+ *  - ungrouped convolutions with a tiny output (the supernet's deep levels):
+ *    matrix products over the live taps (ops/conv_gemm.h);
  *  - dense, 1x1, strided, dilated dense and grouped convolutions: oneDNN;
  *  - depthwise (groups == Cin == Cout), undilated: oneDNN's jit_dw for the
  *    forward and for the backward of kernels up to 3x3; our own NHWC kernels
@@ -11,8 +13,8 @@
  *    no fast dilated depthwise backward: 0.34 ms vs 1.42 ms on layer c). */
 #include <string.h>
 
+#include "ops/conv_gemm.h"
 #include "ops/depthwise.h"
-#include "ops/onednn/conv.h"
 #include "ops/ops_common.h"
 
 /* TensorFlow 'SAME': out = ceil(in / stride), the missing rows split with
@@ -125,6 +127,7 @@ static int backward_data(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *x, cons
         sn_dw_backward_data(&d, dy, w->data, dx, !fresh);
         return SN_OK;
     }
+    if (sn_conv_gemm_suits(s)) return sn_conv_gemm_backward_data(ctx, s, dy, w->data, dx, !fresh);
     return sn_dnnl_conv_backward_data(ctx, s, dy, w->data, dx, !fresh);
 }
 
@@ -149,6 +152,7 @@ static int backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const sn_tensor
         sn_dw_backward_weights(&d, x->data, dy, dw, db);
         return SN_OK;
     }
+    if (sn_conv_gemm_suits(s)) return sn_conv_gemm_backward_weights(ctx, s, x->data, dy, dw, db);
     return sn_dnnl_conv_backward_weights(ctx, s, x->data, dy, dw, db);
 }
 
@@ -178,6 +182,8 @@ sn_tensor *sn_conv2d(sn_ctx *ctx, sn_tensor *x, sn_tensor *w, sn_tensor *b, cons
     if (own_forward(&s)) {
         sn_dw_shape d = dw_shape(&s);
         sn_dw_forward(&d, x->data, w->data, b ? b->data : NULL, y->data);
+    } else if (sn_conv_gemm_suits(&s)) {
+        if (sn_conv_gemm_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
     } else if (sn_dnnl_conv_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) {
         return NULL;
     }
