@@ -34,7 +34,7 @@
 #include <time.h>
 
 #include "ops/onednn/batch_norm.h"
-#include "ops/onednn/conv.h"
+#include "ops/conv_gemm.h"
 #include "segnas/ops.h"
 
 /* ---- timing and statistics ---------------------------------------------------- */
@@ -226,22 +226,26 @@ static chain_result chain_measure(chain *c, const options *o, bool x_grad, bool 
 }
 
 /* ---- implementation names -------------------------------------------------------- */
-static const char *const IMPL_OPS[] = {"conv_fwd",   "conv_bwd_data",   "conv_bwd_weights",
-                                       "dwconv_fwd", "dwconv_bwd_data", "dwconv_bwd_weights"};
-#define N_IMPL_OPS 6
+static const char *const IMPL_OPS[] = {"conv_fwd",      "conv_bwd_data",      "conv_bwd_weights",
+                                       "dwconv_fwd",    "dwconv_bwd_data",    "dwconv_bwd_weights",
+                                       "conv_gemm_fwd", "conv_gemm_bwd_data", "conv_gemm_bwd_weights"};
+#define N_IMPL_OPS 9
 
-/* The name behind op i for this layer: oneDNN's, "segnas:nhwc_dw" for our
- * own depthwise kernels (ops/conv.c records no oneDNN name for them; a fresh
- * context per layer means an empty name is not a stale one), or NULL when
- * the layer has no such op. */
+/* The name behind op i for this layer: oneDNN's (a convolution, or the
+ * matmul of a convolution run as products, ops/conv_gemm.h), "segnas:nhwc_dw"
+ * for our own depthwise kernels (ops/conv.c records no oneDNN name for
+ * them; a fresh context per layer means an empty name is not a stale one),
+ * or NULL when the layer has no such op. */
 static const char *impl_of(sn_ctx *ctx, const layer_spec *L, int i)
 {
-    bool dw_op = i >= 3, used = false;
+    bool dw_op = i >= 3 && i < 6, gemm_op = i >= 6, used = false;
     for (int k = 0; k < L->n_conv; k++) used |= L->conv[k].depthwise == dw_op;
     if (!used) return NULL;
     const char *name = sn_impl_name(ctx, IMPL_OPS[i]);
     if (*name) return name;
-    return dw_op ? "segnas:nhwc_dw" : "(none recorded)";
+    if (gemm_op) return NULL;
+    if (dw_op) return "segnas:nhwc_dw";
+    return *sn_impl_name(ctx, IMPL_OPS[i + 6]) ? NULL : "(none recorded)";
 }
 
 /* Returns the number of "ref" implementations (each one a failure). */
@@ -257,7 +261,7 @@ static int print_impls(sn_ctx *ctx, const layer_spec *L, const options *o, char 
             fprintf(stderr, "FAIL: layer %s uses the reference implementation %s for %s\n", L->id, name,
                     IMPL_OPS[i]);
             bad++;
-        } else if (strstr(name, "gemm")) {
+        } else if (strstr(name, "gemm") && i < 6) { /* oneDNN's gemm convolution: slow */
             fprintf(stderr, "warning: layer %s uses a gemm implementation %s for %s\n", L->id, name, IMPL_OPS[i]);
         }
         if (!o->json) printf("      %-19s %s\n", IMPL_OPS[i], name);
@@ -443,6 +447,26 @@ static void update_running(float *rm, float *rv, const float *mean, const float 
     }
 }
 
+/* The kernels sn_conv2d dispatches a convolution to (ops/conv.c): the 8x10x10
+ * 1x1 convolution runs as one matmul (ops/conv_gemm.h). */
+static int conv_fwd_kernel(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w, float *y)
+{
+    return sn_conv_gemm_suits(s) ? sn_conv_gemm_forward(ctx, s, x, w, NULL, y)
+                                 : sn_dnnl_conv_forward(ctx, s, x, w, NULL, y);
+}
+
+static int conv_bwd_data_kernel(sn_ctx *ctx, const sn_conv_shape *s, const float *dy, const float *w, float *dx)
+{
+    return sn_conv_gemm_suits(s) ? sn_conv_gemm_backward_data(ctx, s, dy, w, dx, false)
+                                 : sn_dnnl_conv_backward_data(ctx, s, dy, w, dx, false);
+}
+
+static int conv_bwd_weights_kernel(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *dy, float *dw)
+{
+    return sn_conv_gemm_suits(s) ? sn_conv_gemm_backward_weights(ctx, s, x, dy, dw, NULL)
+                                 : sn_dnnl_conv_backward_weights(ctx, s, x, dy, dw, NULL);
+}
+
 /* The same computation as tiny_engine_step with the kernels called directly. */
 static double tiny_kernel_step(tiny *t)
 {
@@ -454,7 +478,7 @@ static double tiny_kernel_step(tiny *t)
     for (int i = 0; i < CHAIN_OPS; i++) {
         float *x = t->act + i * n, *y = x + n;
         if (op_kind(i) == 0) {
-            if (sn_dnnl_conv_forward(ctx, &s, x, t->w[i]->data, NULL, y)) die_ctx(ctx, "conv kernel");
+            if (conv_fwd_kernel(ctx, &s, x, t->w[i]->data, y)) die_ctx(ctx, "conv kernel");
         } else if (op_kind(i) == 1) {
             if (sn_dnnl_bn_forward(ctx, &b, x, t->gamma[i]->data, t->beta[i]->data, t->mean + i * CH,
                                    t->var + i * CH, y))
@@ -469,9 +493,8 @@ static double tiny_kernel_step(tiny *t)
         float *x = t->act + i * n, *y = x + n, *dx = t->gact + i * n, *dy = dx + n;
         if (op_kind(i) == 0) {
             /* The chain's input does not require grad: no data gradient for op 0. */
-            if (i > 0 && sn_dnnl_conv_backward_data(ctx, &s, dy, t->w[i]->data, dx, false))
-                die_ctx(ctx, "conv kernel");
-            if (sn_dnnl_conv_backward_weights(ctx, &s, x, dy, t->gw, NULL)) die_ctx(ctx, "conv kernel");
+            if (i > 0 && conv_bwd_data_kernel(ctx, &s, dy, t->w[i]->data, dx)) die_ctx(ctx, "conv kernel");
+            if (conv_bwd_weights_kernel(ctx, &s, x, dy, t->gw)) die_ctx(ctx, "conv kernel");
         } else if (op_kind(i) == 1) {
             if (sn_dnnl_bn_backward(ctx, &b, x, dy, t->gamma[i]->data, t->beta[i]->data, t->mean + i * CH,
                                     t->var + i * CH, dx, false, t->ggamma, t->gbeta))
@@ -549,18 +572,19 @@ static void run_overhead(const options *o)
         printf("{\"bench\":\"overhead\",\"impl\":\"segnas\",\"ops\":%d,\"threads\":%d,\"step_ms\":%.4f,"
                "\"kernel_ms\":%.4f,\"per_op_us\":%.3f,\"kernel_per_op_us\":%.3f,\"overhead_per_op_us\":%.3f,"
                "\"relu_per_op_us\":%.3f,\"relu_loop_per_op_us\":%.3f,"
-               "\"impls\":{\"conv_fwd\":\"%s\",\"conv_bwd_data\":\"%s\",\"conv_bwd_weights\":\"%s\"}}\n",
+               "\"impls\":{\"conv_gemm_fwd\":\"%s\",\"conv_gemm_bwd_data\":\"%s\",\"conv_gemm_bwd_weights\":\"%s\"}}\n",
                CHAIN_OPS, o->threads, me, mk, per_op, ker_op, over, relu_eng, relu_loop,
-               sn_impl_name(t.ctx, "conv_fwd"),
-               sn_impl_name(t.ctx, "conv_bwd_data"), sn_impl_name(t.ctx, "conv_bwd_weights"));
+               sn_impl_name(t.ctx, "conv_gemm_fwd"),
+               sn_impl_name(t.ctx, "conv_gemm_bwd_data"), sn_impl_name(t.ctx, "conv_gemm_bwd_weights"));
     } else {
         printf("\ntiny-op chain: %d ops (1x1 conv 8->8 / batch norm / ReLU at 1x10x10x8), fwd+bwd, median of "
                "%d\n  engine step %.3f ms = %.2f us per op; kernels alone %.3f ms = %.2f us per op\n"
                "  overhead per op: %.2f us\n"
                "  cross-check, 1000 ReLUs: engine %.2f us per op, loops alone %.2f us -> %.2f us per op\n",
                CHAIN_OPS, reps, me, per_op, mk, ker_op, over, relu_eng, relu_loop, relu_eng - relu_loop);
-        printf("  (1x1 conv impls: fwd %s, bwd data %s, bwd weights %s)\n", sn_impl_name(t.ctx, "conv_fwd"),
-               sn_impl_name(t.ctx, "conv_bwd_data"), sn_impl_name(t.ctx, "conv_bwd_weights"));
+        printf("  (1x1 conv as matmul, impls: fwd %s, bwd data %s, bwd weights %s)\n",
+               sn_impl_name(t.ctx, "conv_gemm_fwd"), sn_impl_name(t.ctx, "conv_gemm_bwd_data"),
+               sn_impl_name(t.ctx, "conv_gemm_bwd_weights"));
     }
     free(eng);
     free(t.x_src), free(t.dy), free(t.act), free(t.gact), free(t.mean), free(t.var);

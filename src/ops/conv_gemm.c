@@ -54,17 +54,19 @@ static plan plan_of(const sn_conv_shape *s)
     return p;
 }
 
-bool sn_conv_gemm_suits(const sn_conv_shape *s)
-{
-    return s->p.groups == 1 && s->n * s->oh * s->ow <= SN_CONV_GEMM_MAX_PIXELS;
-}
-
 /* A 1x1 stride-1 convolution without padding: x is its own cols matrix. */
 static bool pointwise(const sn_conv_shape *s)
 {
     const sn_conv_params *p = &s->p;
     return s->kh == 1 && s->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
            p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0;
+}
+
+bool sn_conv_gemm_suits(const sn_conv_shape *s)
+{
+    int64_t pixels = s->n * s->oh * s->ow;
+    return s->p.groups == 1 &&
+           pixels <= (pointwise(s) ? SN_CONV_GEMM_MAX_POINTWISE_PIXELS : SN_CONV_GEMM_MAX_PIXELS);
 }
 
 /* Input cell read by output (oh, ow) through tap (r, c); false on padding. */

@@ -24,6 +24,15 @@
 #ifndef SN_CONV_GEMM_MAX_PIXELS
 #define SN_CONV_GEMM_MAX_PIXELS 128
 #endif
+/* The same for a 1x1 stride-1 one (no im2col): bench_ops layer d (1x1
+ * 160->160 @20x20, batch 2 = 800 pixels) takes 0.367 ms this way against
+ * 0.437 ms on oneDNN, while layer b's 1x1 (40->40 @80x80, 12800 pixels)
+ * slows from 0.80 to 1.06 ms (the weight-gradient product then reduces
+ * over 12800 rows, which oneDNN's convolution splits better); the supernet
+ * step does not change (128x128: 2.77 s either way). */
+#ifndef SN_CONV_GEMM_MAX_POINTWISE_PIXELS
+#define SN_CONV_GEMM_MAX_POINTWISE_PIXELS 1024
+#endif
 
 bool sn_conv_gemm_suits(const sn_conv_shape *s);
 /* y = conv(x, w) (+ b); overwrites y. */
