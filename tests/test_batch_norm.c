@@ -3,8 +3,10 @@
  * float64 central differences, running-statistic updates (PyTorch's
  * momentum and unbiased variance) against values computed here, eval mode
  * (forward, gradients, dx = dy * gamma / sqrt(var + eps)), affine=false,
- * gradient accumulation, error paths, and the oneDNN implementations for a
- * search-size activation (none may be `ref`). */
+ * gradient accumulation, error paths, both arithmetic paths (ours below 16
+ * channels and off multiples of 16, C = 3 in the tests above; oneDNN's) on
+ * larger maps against the closed-form gradient, and the oneDNN
+ * implementations for a search-size activation (none may be `ref`). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,13 +263,70 @@ static void test_small(sn_ctx *ctx)
         }
 }
 
-/* A search-size activation (2x80x80x40) must not run on oneDNN's
+/* Both arithmetic paths at sizes the finite differences cannot afford:
+ * channel counts that are not a multiple of 16 (ops/bn_narrow.c: 3, 8, 20,
+ * 40, with a partial period at the end and many float partial sums) and
+ * ones that are (oneDNN: 16, 48). Forward against ref_batch_norm_*, the
+ * gradients against the closed form in double:
+ *   dx = gamma r (dy - mean(dy) - xhat mean(dy xhat))  (training),
+ *   dx = gamma r dy (eval), dgamma = sum dy xhat, dbeta = sum dy. */
+static void check_closed_form(sn_ctx *ctx, int64_t h, int64_t w, int64_t c, bool train)
+{
+    int64_t cs[1] = {c}, rows = 2 * h * w, n = rows * c;
+    sn_tensor *x = leaf4(ctx, 2, h, w, c, 30 + c), *g = leaf(ctx, 1, cs, 31), *b = leaf(ctx, 1, cs, 32);
+    sn_tensor *rm = sn_tensor_new(ctx, 1, cs), *rv = sn_tensor_new(ctx, 1, cs);
+    for (int64_t i = 0; i < n; i++) x->data[i] = x->data[i] * (1.0f + (float)(i % c % 5)) + 0.3f * (float)(i % c);
+    for (int64_t k = 0; k < c; k++) rm->data[k] = 0.1f * (float)k, rv->data[k] = 0.5f + 0.2f * (float)k;
+    double *xd = to_f64(x->data, n), *gd = to_f64(g->data, c), *bd = to_f64(b->data, c);
+    double *want = malloc((size_t)n * sizeof *want), *mean = malloc((size_t)c * sizeof *mean);
+    double *var = malloc((size_t)c * sizeof *var);
+    for (int64_t k = 0; k < c; k++) mean[k] = rm->data[k], var[k] = rv->data[k];
+    if (train) ref_batch_norm_train(xd, gd, bd, want, mean, var, rows, c, EPS);
+    else ref_batch_norm_eval(xd, gd, bd, mean, var, want, rows, c, EPS);
+    sn_tensor *y = sn_batch_norm(ctx, x, g, b, rm, rv, train, 0.1f, EPS);
+    float *dy = random_floats(n, 33);
+    CHECK(y && sn_backward_from(ctx, y, dy) == SN_OK, "2x%lldx%lldx%lld: %s", (long long)h, (long long)w,
+          (long long)c, sn_ctx_error(ctx));
+    if (y) {
+        double fe = rel_err_f32_f64(y->data, want, n, 1e-6);
+        double *s1 = calloc((size_t)c, sizeof *s1), *s2 = calloc((size_t)c, sizeof *s2);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = i % c;
+            s1[k] += dy[i], s2[k] += dy[i] * (xd[i] - mean[k]) / sqrt(var[k] + EPS);
+        }
+        double *dx = malloc((size_t)n * sizeof *dx), *dg = malloc((size_t)c * sizeof *dg);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = i % c;
+            double r = 1.0 / sqrt(var[k] + EPS), xhat = (xd[i] - mean[k]) * r;
+            dx[i] = gd[k] * r * (train ? dy[i] - s1[k] / (double)rows - xhat * s2[k] / (double)rows : dy[i]);
+        }
+        for (int64_t k = 0; k < c; k++) dg[k] = s2[k];
+        double ge = rel_err_f32_f64(x->grad, dx, n, 1e-6), gg = rel_err_f32_f64(g->grad, dg, c, 1e-6);
+        double gb = rel_err_f32_f64(b->grad, s1, c, 1e-6);
+        CHECK(fe < 1e-5 && ge < 1e-4 && gg < 1e-4 && gb < 1e-4,
+              "2x%lldx%lldx%lld %s: forward %g, dx %g, dgamma %g, dbeta %g", (long long)h, (long long)w,
+              (long long)c, train ? "train" : "eval", fe, ge, gg, gb);
+        free(s1), free(s2), free(dx), free(dg);
+    }
+    free(xd), free(gd), free(bd), free(want), free(mean), free(var), free(dy);
+    sn_step_end(ctx);
+}
+
+static void test_closed_form(sn_ctx *ctx)
+{
+    const int64_t sizes[][3] = {{7, 5, 3}, {33, 33, 8}, {9, 7, 20}, {6, 5, 40}, {9, 7, 16}, {6, 5, 48}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int train = 1; train >= 0; train--)
+            check_closed_form(ctx, sizes[i][0], sizes[i][1], sizes[i][2], train);
+}
+
+/* A search-size activation (2x80x80x48) must not run on oneDNN's
  * reference implementations, in either mode (DESIGN.md). */
 static void test_impls(sn_ctx *ctx)
 {
-    int64_t cs[1] = {40};
+    int64_t cs[1] = {48};
     for (int train = 1; train >= 0; train--) {
-        sn_tensor *x = leaf4(ctx, 2, 80, 80, 40, 9), *g = leaf(ctx, 1, cs, 10), *b = leaf(ctx, 1, cs, 11);
+        sn_tensor *x = leaf4(ctx, 2, 80, 80, 48, 9), *g = leaf(ctx, 1, cs, 10), *b = leaf(ctx, 1, cs, 11);
         sn_tensor *rm = sn_tensor_new(ctx, 1, cs), *rv = sn_tensor_new(ctx, 1, cs);
         sn_tensor_fill(rm, 0.0f);
         sn_tensor_fill(rv, 1.0f);
@@ -276,7 +335,7 @@ static void test_impls(sn_ctx *ctx)
         CHECK(y && sn_backward_from(ctx, y, r) == SN_OK, "80x80 batch norm: %s", sn_ctx_error(ctx));
         free(r);
         const char *f = sn_impl_name(ctx, "bnorm_fwd"), *bw = sn_impl_name(ctx, "bnorm_bwd");
-        printf("batch norm %s 2x80x80x40: fwd %s, bwd %s\n", train ? "train" : "eval", f, bw);
+        printf("batch norm %s 2x80x80x48: fwd %s, bwd %s\n", train ? "train" : "eval", f, bw);
         CHECK(*f && strncmp(f, "ref", 3) != 0, "bnorm_fwd implementation %s", f);
         CHECK(*bw && strncmp(bw, "ref", 3) != 0, "bnorm_bwd implementation %s", bw);
         sn_step_end(ctx);
@@ -293,6 +352,7 @@ int main(void)
     test_params_only(ctx);
     test_errors(ctx);
     test_small(ctx);
+    test_closed_form(ctx);
     test_impls(ctx);
     sn_ctx_destroy(ctx);
     return check_summary("batch_norm");

@@ -4,13 +4,13 @@
  * variance fed to the running one is unbiased (n / (n - 1)) while the
  * normalisation itself uses the biased one. The arithmetic runs on oneDNN
  * (ops/onednn/batch_norm.c), except with very few values per channel (see
- * SMALL_BN_COUNT); this file checks shapes, keeps the running statistics
+ * SMALL_BN_COUNT) and with channel counts that are not a multiple of 16
+ * (ops/bn_narrow.c); this file checks shapes, keeps the running statistics
  * and records the node. */
 #include <math.h>
 #include <string.h>
 
-#include "ops/onednn/batch_norm.h"
-#include "ops/ops_common.h"
+#include "ops/bn_narrow.h"
 
 typedef struct bn_saved {
     sn_bn_shape s;
@@ -94,6 +94,11 @@ static int bn_backward(sn_ctx *ctx, sn_node *node)
                           !fresh, dgamma, dbeta);
         return SN_OK;
     }
+    if (sn_bn_narrow_suits(&sv->s)) {
+        sn_bn_narrow_backward(&sv->s, x->data, node->out->grad, gamma ? gamma->data : NULL, sv->mean, sv->var, dx,
+                              !fresh, dgamma, dbeta);
+        return SN_OK;
+    }
     return sn_dnnl_bn_backward(ctx, &sv->s, x->data, node->out->grad, gamma ? gamma->data : NULL,
                                beta ? beta->data : NULL, sv->mean, sv->var, dx, !fresh, dgamma, dbeta);
 }
@@ -166,6 +171,8 @@ sn_tensor *sn_batch_norm(sn_ctx *ctx, sn_tensor *x, sn_tensor *gamma, sn_tensor 
     }
     if (small_bn(&s))
         small_bn_forward(&s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var, y->data);
+    else if (sn_bn_narrow_suits(&s))
+        sn_bn_narrow_forward(&s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var, y->data);
     else if (sn_dnnl_bn_forward(ctx, &s, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, mean, var,
                                 y->data))
         return NULL;
