@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ops/onednn/batch_norm.h"
+#include "ops/bn_narrow.h"
 #include "ops/conv_gemm.h"
 #include "segnas/ops.h"
 
@@ -337,11 +337,11 @@ static layer_result run_layer(const layer_spec *L, const options *o)
  * The kernels' own time is measured by running the SAME computation through
  * the kernels directly, in a tight loop over the same 1,000 ops, on buffers
  * allocated once: the convolutions through the internal entry points that
- * sn_conv2d itself calls (sn_dnnl_conv_forward / _backward_data /
- * _backward_weights: cached oneDNN primitives, so this includes their cache
- * lookup and handle setting, which makes the overhead estimate a LOWER
- * bound by that much), batch norm likewise through sn_dnnl_bn_forward /
- * _backward plus the running-statistics update the builder does, ReLU as
+ * sn_conv2d itself calls (here the matmul of ops/conv_gemm.h: cached oneDNN
+ * primitives, so this includes their cache lookup and handle setting, which
+ * makes the overhead estimate a LOWER bound by that much), batch norm
+ * likewise through the kernels sn_batch_norm calls (ops/bn_narrow.h at 8
+ * channels) plus the running-statistics update the builder does, ReLU as
  * the same loop elementwise.c runs (fresh gradients written, not added). What
  * remains, (engine step - kernels) / ops, is the framework's cost per op
  * (the median of paired engine/kernel step differences):
@@ -467,6 +467,24 @@ static int conv_bwd_weights_kernel(sn_ctx *ctx, const sn_conv_shape *s, const fl
                                  : sn_dnnl_conv_backward_weights(ctx, s, x, dy, dw, NULL);
 }
 
+static int bn_fwd_kernel(sn_ctx *ctx, const sn_bn_shape *b, const float *x, const float *gamma, const float *beta,
+                         float *mean, float *var, float *y)
+{
+    if (!sn_bn_narrow_suits(b)) return sn_dnnl_bn_forward(ctx, b, x, gamma, beta, mean, var, y);
+    sn_bn_narrow_forward(b, x, gamma, beta, mean, var, y);
+    return SN_OK;
+}
+
+static int bn_bwd_kernel(sn_ctx *ctx, const sn_bn_shape *b, const float *x, const float *dy, const float *gamma,
+                         const float *beta, const float *mean, const float *var, float *dx, float *dgamma,
+                         float *dbeta)
+{
+    if (!sn_bn_narrow_suits(b))
+        return sn_dnnl_bn_backward(ctx, b, x, dy, gamma, beta, mean, var, dx, false, dgamma, dbeta);
+    sn_bn_narrow_backward(b, x, dy, gamma, mean, var, dx, false, dgamma, dbeta);
+    return SN_OK;
+}
+
 /* The same computation as tiny_engine_step with the kernels called directly. */
 static double tiny_kernel_step(tiny *t)
 {
@@ -480,8 +498,8 @@ static double tiny_kernel_step(tiny *t)
         if (op_kind(i) == 0) {
             if (conv_fwd_kernel(ctx, &s, x, t->w[i]->data, y)) die_ctx(ctx, "conv kernel");
         } else if (op_kind(i) == 1) {
-            if (sn_dnnl_bn_forward(ctx, &b, x, t->gamma[i]->data, t->beta[i]->data, t->mean + i * CH,
-                                   t->var + i * CH, y))
+            if (bn_fwd_kernel(ctx, &b, x, t->gamma[i]->data, t->beta[i]->data, t->mean + i * CH, t->var + i * CH,
+                              y))
                 die_ctx(ctx, "batch-norm kernel");
             update_running(t->rmean[i]->data, t->rvar[i]->data, t->mean + i * CH, t->var + i * CH);
         } else {
@@ -496,8 +514,8 @@ static double tiny_kernel_step(tiny *t)
             if (i > 0 && conv_bwd_data_kernel(ctx, &s, dy, t->w[i]->data, dx)) die_ctx(ctx, "conv kernel");
             if (conv_bwd_weights_kernel(ctx, &s, x, dy, t->gw)) die_ctx(ctx, "conv kernel");
         } else if (op_kind(i) == 1) {
-            if (sn_dnnl_bn_backward(ctx, &b, x, dy, t->gamma[i]->data, t->beta[i]->data, t->mean + i * CH,
-                                    t->var + i * CH, dx, false, t->ggamma, t->gbeta))
+            if (bn_bwd_kernel(ctx, &b, x, dy, t->gamma[i]->data, t->beta[i]->data, t->mean + i * CH,
+                              t->var + i * CH, dx, t->ggamma, t->gbeta))
                 die_ctx(ctx, "batch-norm kernel");
         } else {
             for (int64_t j = 0; j < n; j++) dx[j] = y[j] > 0 ? dy[j] : 0.0f;

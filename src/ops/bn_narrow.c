@@ -63,7 +63,7 @@ static void lane_sums(const float *a, const float *ca, const float *b, const flo
                       int64_t p1, vf *acc)
 {
     if (nv == 1) {
-        vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = load(ca), c1 = b ? load(cb) : a0;
+        vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = ca ? load(ca) : a0, c1 = b ? load(cb) : a0;
         int64_t p = p0;
         for (; p + 4 <= p1; p += 4) {
             a0 += term(a, c0, b, c1, p * VL);
@@ -75,20 +75,23 @@ static void lane_sums(const float *a, const float *ca, const float *b, const flo
         acc[0] = (a0 + a1) + (a2 + a3);
         return;
     }
+    vf zero = {0};
     memset(acc, 0, (size_t)nv * sizeof(vf));
     for (int64_t p = p0; p < p1; p++)
         for (int64_t v = 0; v < nv; v++)
-            acc[v] += term(a, load(ca + v * VL), b, b ? load(cb + v * VL) : acc[v], p * nv * VL + v * VL);
+            acc[v] += term(a, ca ? load(ca + v * VL) : zero, b, b ? load(cb + v * VL) : zero, p * nv * VL + v * VL);
 }
 
 /* Per-channel sums, in double, of (a - ca) * (b - cb), or of (a - ca) when b
- * is NULL, over `total` floats; ca and cb are per-lane patterns. */
+ * is NULL, over `total` floats; ca and cb are per-lane patterns (ca NULL:
+ * zero). */
 static void channel_sums(const float *a, const float *ca, const float *b, const float *cb, int64_t c,
                          int64_t period, int64_t total, double *sum)
 {
     int64_t nv = period / VL, periods = total / period;
-    double lane[MAX_PERIOD] = {0};
+    double lane[MAX_PERIOD];
     vf acc[MAX_PERIOD / VL];
+    memset(lane, 0, (size_t)period * sizeof(double));
     for (int64_t p0 = 0; p0 < periods; p0 += FLUSH) {
         lane_sums(a, ca, b, cb, nv, p0, p0 + FLUSH < periods ? p0 + FLUSH : periods, acc);
         for (int64_t v = 0; v < nv; v++)
@@ -98,26 +101,39 @@ static void channel_sums(const float *a, const float *ca, const float *b, const 
     for (int64_t i = 0; i < period; i++) sum[i % c] += lane[i];
     for (int64_t i = periods * period; i < total; i++) { /* the tail: whole pixels */
         int64_t j = i % period;
-        double f = (double)a[i] - ca[j];
+        double f = (double)a[i] - (ca ? ca[j] : 0.0f);
         sum[i % c] += b ? f * ((double)b[i] - cb[j]) : f;
     }
 }
 
-/* out = (accumulate ? out : 0) + k1 * a + k2 * b + k3, constants per lane
- * (b NULL: no k2 term). */
-static void affine(const float *a, const float *b, const float *k1, const float *k2, const float *k3,
-                   int64_t period, int64_t total, float *out, bool accumulate)
+/* out = (accumulate ? out : 0) + k1 * a + k2 * b + k3 over periods [p0, p1),
+ * constants per lane (b NULL: no k2 term). */
+static void affine_periods(const float *a, const float *b, const float *k1, const float *k2, const float *k3,
+                           int64_t period, int64_t p0, int64_t p1, float *out, bool accumulate)
 {
-    int64_t nv = period / VL, periods = total / period;
-#pragma omp parallel for if (total > SN_PAR_MIN * 8) schedule(static)
-    for (int64_t p = 0; p < periods; p++)
-        for (int64_t v = 0; v < nv; v++) {
-            int64_t i = p * period + v * VL, j = v * VL;
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t j = 0; j < period; j += VL) {
+            int64_t i = p * period + j;
             vf r = load(k1 + j) * load(a + i) + load(k3 + j);
             if (b) r += load(k2 + j) * load(b + i);
             if (accumulate) r += load(out + i);
             store(out + i, r);
         }
+}
+
+/* The same over `total` floats, threads for large maps (an OpenMP region
+ * with a false `if` still costs a call into the runtime, so small maps take
+ * the plain call). */
+static void affine(const float *a, const float *b, const float *k1, const float *k2, const float *k3,
+                   int64_t period, int64_t total, float *out, bool accumulate)
+{
+    int64_t periods = total / period;
+    if (total > SN_PAR_MIN * 8) {
+#pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < periods; p++) affine_periods(a, b, k1, k2, k3, period, p, p + 1, out, accumulate);
+    } else {
+        affine_periods(a, b, k1, k2, k3, period, 0, periods, out, accumulate);
+    }
     for (int64_t i = periods * period; i < total; i++) {
         int64_t j = i % period;
         float r = k1[j] * a[i] + k3[j] + (b ? k2[j] * b[i] : 0.0f);
@@ -130,12 +146,11 @@ void sn_bn_narrow_forward(const sn_bn_shape *s, const float *x, const float *gam
 {
     int64_t c = s->c, period = period_of(c), m = s->n * s->h * s->w, total = m * c;
     double mu[SN_BN_NARROW_MAX_C], v[SN_BN_NARROW_MAX_C], a[SN_BN_NARROW_MAX_C], b[SN_BN_NARROW_MAX_C];
-    float centre[MAX_PERIOD] = {0}, k1[MAX_PERIOD], k3[MAX_PERIOD];
+    float centre[MAX_PERIOD] = {0}, k1[MAX_PERIOD], k3[MAX_PERIOD]; /* = {0}: for GCC's flow analysis */
     for (int64_t k = 0; k < c; k++) mu[k] = mean[k], v[k] = var[k];
     if (!s->global_stats) {
         /* two passes: the mean, then squares about it (no cancellation) */
-        float zeros[MAX_PERIOD] = {0};
-        channel_sums(x, zeros, NULL, NULL, c, period, total, mu);
+        channel_sums(x, NULL, NULL, NULL, c, period, total, mu);
         for (int64_t k = 0; k < c; k++) mu[k] /= (double)m;
         spread(mu, c, period, centre);
         channel_sums(x, centre, x, centre, c, period, total, v);
@@ -160,12 +175,11 @@ void sn_bn_narrow_backward(const sn_bn_shape *s, const float *x, const float *dy
     int64_t c = s->c, period = period_of(c), m = s->n * s->h * s->w, total = m * c;
     double mu[SN_BN_NARROW_MAX_C], s1[SN_BN_NARROW_MAX_C], s2[SN_BN_NARROW_MAX_C];
     double ka[SN_BN_NARROW_MAX_C], kb[SN_BN_NARROW_MAX_C], kc[SN_BN_NARROW_MAX_C];
-    float centre[MAX_PERIOD] = {0}, k1[MAX_PERIOD], k2[MAX_PERIOD], k3[MAX_PERIOD];
+    float centre[MAX_PERIOD] = {0}, k1[MAX_PERIOD], k2[MAX_PERIOD], k3[MAX_PERIOD]; /* = {0}: as above */
     for (int64_t k = 0; k < c; k++) mu[k] = mean[k];
     spread(mu, c, period, centre);
-    float zeros[MAX_PERIOD] = {0};
-    channel_sums(dy, zeros, NULL, NULL, c, period, total, s1);    /* sum dy */
-    channel_sums(dy, zeros, x, centre, c, period, total, s2);     /* sum dy (x - mu) */
+    channel_sums(dy, NULL, NULL, NULL, c, period, total, s1); /* sum dy */
+    channel_sums(dy, NULL, x, centre, c, period, total, s2);  /* sum dy (x - mu) */
     /* dx = g r (dy - s1/m - (x - mu) r^2 s2/m) = ka dy + kb x + kc */
     for (int64_t k = 0; k < c; k++) {
         double r = 1.0 / sqrt((double)var[k] + s->eps), g = (gamma ? gamma[k] : 1.0) * r;
