@@ -17,31 +17,21 @@
 #include <string.h>
 
 #include "ops/bn_narrow.h"
+#include "ops/vmath.h"
 
-#define VL 16
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-#define MAX_PERIOD (SN_BN_NARROW_MAX_C * VL) /* lcm(C, 16) <= 16 C */
+#define MAX_PERIOD (SN_BN_NARROW_MAX_C * SN_VL) /* lcm(C, 16) <= 16 C */
 #define FLUSH 64                               /* periods per float partial sum */
 
-static inline vf load(const float *p)
-{
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-
-bool sn_bn_narrow_suits(const sn_bn_shape *s) { return s->c % VL != 0 && s->c < SN_BN_NARROW_MAX_C; }
+bool sn_bn_narrow_suits(const sn_bn_shape *s) { return s->c % SN_VL != 0 && s->c < SN_BN_NARROW_MAX_C; }
 
 static int64_t period_of(int64_t c)
 {
-    int64_t a = c, b = VL;
+    int64_t a = c, b = SN_VL;
     while (b) {
         int64_t t = a % b;
         a = b, b = t;
     }
-    return c / a * VL;
+    return c / a * SN_VL;
 }
 
 /* A per-channel value spread over one period: lane i holds v[i % c]. */
@@ -50,36 +40,36 @@ static void spread(const double *v, int64_t c, int64_t period, float *out)
     for (int64_t i = 0; i < period; i++) out[i] = (float)v[i % c];
 }
 
-static inline vf term(const float *a, vf ca, const float *b, vf cb, int64_t i)
+static inline sn_vf term(const float *a, sn_vf ca, const float *b, sn_vf cb, int64_t i)
 {
-    vf f = load(a + i) - ca;
-    return b ? f * (load(b + i) - cb) : f;
+    sn_vf f = sn_vload(a + i) - ca;
+    return b ? f * (sn_vload(b + i) - cb) : f;
 }
 
 /* Float lane sums of periods [p0, p1) into acc. One vector per period (C
  * divides 16, the supernet's case): four register accumulators, or the sums
  * wait on each other's latency. */
 static void lane_sums(const float *a, const float *ca, const float *b, const float *cb, int64_t nv, int64_t p0,
-                      int64_t p1, vf *acc)
+                      int64_t p1, sn_vf *acc)
 {
     if (nv == 1) {
-        vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = ca ? load(ca) : a0, c1 = b ? load(cb) : a0;
+        sn_vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = ca ? sn_vload(ca) : a0, c1 = b ? sn_vload(cb) : a0;
         int64_t p = p0;
         for (; p + 4 <= p1; p += 4) {
-            a0 += term(a, c0, b, c1, p * VL);
-            a1 += term(a, c0, b, c1, (p + 1) * VL);
-            a2 += term(a, c0, b, c1, (p + 2) * VL);
-            a3 += term(a, c0, b, c1, (p + 3) * VL);
+            a0 += term(a, c0, b, c1, p * SN_VL);
+            a1 += term(a, c0, b, c1, (p + 1) * SN_VL);
+            a2 += term(a, c0, b, c1, (p + 2) * SN_VL);
+            a3 += term(a, c0, b, c1, (p + 3) * SN_VL);
         }
-        for (; p < p1; p++) a0 += term(a, c0, b, c1, p * VL);
+        for (; p < p1; p++) a0 += term(a, c0, b, c1, p * SN_VL);
         acc[0] = (a0 + a1) + (a2 + a3);
         return;
     }
-    vf zero = {0};
-    memset(acc, 0, (size_t)nv * sizeof(vf));
+    sn_vf zero = {0};
+    memset(acc, 0, (size_t)nv * sizeof(sn_vf));
     for (int64_t p = p0; p < p1; p++)
         for (int64_t v = 0; v < nv; v++)
-            acc[v] += term(a, ca ? load(ca + v * VL) : zero, b, b ? load(cb + v * VL) : zero, p * nv * VL + v * VL);
+            acc[v] += term(a, ca ? sn_vload(ca + v * SN_VL) : zero, b, b ? sn_vload(cb + v * SN_VL) : zero, p * nv * SN_VL + v * SN_VL);
 }
 
 /* Per-channel sums, in double, of (a - ca) * (b - cb), or of (a - ca) when b
@@ -88,14 +78,14 @@ static void lane_sums(const float *a, const float *ca, const float *b, const flo
 static void channel_sums(const float *a, const float *ca, const float *b, const float *cb, int64_t c,
                          int64_t period, int64_t total, double *sum)
 {
-    int64_t nv = period / VL, periods = total / period;
+    int64_t nv = period / SN_VL, periods = total / period;
     double lane[MAX_PERIOD];
-    vf acc[MAX_PERIOD / VL];
+    sn_vf acc[MAX_PERIOD / SN_VL];
     memset(lane, 0, (size_t)period * sizeof(double));
     for (int64_t p0 = 0; p0 < periods; p0 += FLUSH) {
         lane_sums(a, ca, b, cb, nv, p0, p0 + FLUSH < periods ? p0 + FLUSH : periods, acc);
         for (int64_t v = 0; v < nv; v++)
-            for (int j = 0; j < VL; j++) lane[v * VL + j] += acc[v][j];
+            for (int j = 0; j < SN_VL; j++) lane[v * SN_VL + j] += acc[v][j];
     }
     for (int64_t k = 0; k < c; k++) sum[k] = 0;
     for (int64_t i = 0; i < period; i++) sum[i % c] += lane[i];
@@ -112,12 +102,12 @@ static void affine_periods(const float *a, const float *b, const float *k1, cons
                            int64_t period, int64_t p0, int64_t p1, float *out, bool accumulate)
 {
     for (int64_t p = p0; p < p1; p++)
-        for (int64_t j = 0; j < period; j += VL) {
+        for (int64_t j = 0; j < period; j += SN_VL) {
             int64_t i = p * period + j;
-            vf r = load(k1 + j) * load(a + i) + load(k3 + j);
-            if (b) r += load(k2 + j) * load(b + i);
-            if (accumulate) r += load(out + i);
-            store(out + i, r);
+            sn_vf r = sn_vload(k1 + j) * sn_vload(a + i) + sn_vload(k3 + j);
+            if (b) r += sn_vload(k2 + j) * sn_vload(b + i);
+            if (accumulate) r += sn_vload(out + i);
+            sn_vstore(out + i, r);
         }
 }
 

@@ -1,4 +1,4 @@
-/* Dense convolution on a tiny output as matrix products over the taps that
+/* Ungrouped convolution on a tiny output as matrix products over the taps that
  * can touch the input (see conv_gemm.h for when it is chosen and why).
  *
  * A tap (r, c) of the kernel is live when some output pixel reads a real

@@ -17,19 +17,8 @@
 #include <string.h>
 
 #include "ops/pool_backward.h"
+#include "ops/vmath.h"
 
-#define VL 16
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
-
-static inline vf load(const float *p)
-{
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 /* The taps of `len` consecutive output floats: rows x rows_n, columns x
  * cols_n, where x and dx point at lane 0's first tap. */
@@ -41,19 +30,19 @@ typedef struct taps {
  * the outer loop, so consecutive updates hit different addresses (a chunk
  * at a time, its 9 read-modify-writes overlap the next chunk's and stall on
  * store forwarding: 2x slower). 64 masks of max pooling stay on the stack. */
-#define BLOCK (64 * VL)
+#define BLOCK (64 * SN_VL)
 
 static void max_vectors(const float *x, float *dx, const float *y, const float *g, const taps *t, int64_t nv)
 {
-    vi done[BLOCK / VL];
+    sn_vi done[BLOCK / SN_VL];
     memset(done, 0, sizeof done);
     for (int64_t r = 0; r < t->rows; r++)
         for (int64_t c = 0; c < t->cols; c++) {
             int64_t p = r * t->row_stride + c * t->col_stride;
             for (int64_t v = 0; v < nv; v++) {
-                int64_t i = v * VL;
-                vi hit = (load(x + p + i) == load(y + i)) & ~done[v];
-                store(dx + p + i, load(dx + p + i) + (vf)((vi)load(g + i) & hit));
+                int64_t i = v * SN_VL;
+                sn_vi hit = (sn_vload(x + p + i) == sn_vload(y + i)) & ~done[v];
+                sn_vstore(dx + p + i, sn_vload(dx + p + i) + (sn_vf)((sn_vi)sn_vload(g + i) & hit));
                 done[v] |= hit;
             }
         }
@@ -77,11 +66,11 @@ static void max_scalars(const float *x, float *dx, const float *y, const float *
 
 static void avg_floats(float *dx, const float *g, float scale, const taps *t, int64_t len)
 {
-    int64_t nv = len / VL * VL;
+    int64_t nv = len / SN_VL * SN_VL;
     for (int64_t r = 0; r < t->rows; r++)
         for (int64_t c = 0; c < t->cols; c++) {
             float *d = dx + r * t->row_stride + c * t->col_stride;
-            for (int64_t i = 0; i < nv; i += VL) store(d + i, load(d + i) + load(g + i) * scale);
+            for (int64_t i = 0; i < nv; i += SN_VL) sn_vstore(d + i, sn_vload(d + i) + sn_vload(g + i) * scale);
             for (int64_t j = nv; j < len; j++) d[j] += g[j] * scale;
         }
 }
@@ -91,14 +80,14 @@ static void run_backward(const sn_pool_shape *s, const float *x, float *dx, cons
                          float scale, const taps *t, int64_t len)
 {
     for (int64_t b = 0; b < len; b += BLOCK) {
-        int64_t n = len - b < BLOCK ? len - b : BLOCK, nv = n / VL;
+        int64_t n = len - b < BLOCK ? len - b : BLOCK, nv = n / SN_VL;
         if (s->kind == SN_POOL_AVG) {
             avg_floats(dx + b, g + b, scale, t, n);
             continue;
         }
         max_vectors(x + b, dx + b, y + b, g + b, t, nv);
-        int64_t tail = b + nv * VL;
-        max_scalars(x + tail, dx + tail, y + tail, g + tail, t, n - nv * VL);
+        int64_t tail = b + nv * SN_VL;
+        max_scalars(x + tail, dx + tail, y + tail, g + tail, t, n - nv * SN_VL);
     }
 }
 

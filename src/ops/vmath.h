@@ -1,6 +1,7 @@
 /* Row helpers for the softmax and the cross-entropy, written so that gcc
  * and clang vectorise them without -ffast-math (which segnas never uses: it
- * folds isnan away).
+ * folds isnan away), and the 16-float vector of our own NHWC kernels
+ * (ops/pool_backward.c, ops/bn_narrow.c).
  *
  * sn_vexpf: glibc's expf only vectorises under -ffast-math. Inputs here are
  * x - max <= 0.
@@ -55,5 +56,21 @@ static inline float sn_row_max(const float *x, int64_t k)
     for (; c < k; c++) m = x[c] > m ? x[c] : m;
     return m;
 }
+
+/* One AVX-512 register with -march=native (GCC/clang vector extensions:
+ * two 256-bit halves elsewhere). Loads and stores through memcpy: unaligned,
+ * no aliasing question, single vmovups. */
+#define SN_VL 16
+typedef float sn_vf __attribute__((vector_size(SN_VL * sizeof(float))));
+typedef int32_t sn_vi __attribute__((vector_size(SN_VL * sizeof(int32_t))));
+
+static inline sn_vf sn_vload(const float *p)
+{
+    sn_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void sn_vstore(float *p, sn_vf v) { memcpy(p, &v, sizeof v); }
 
 #endif
