@@ -16,8 +16,10 @@
 #    their backward is a near-cancellation that turns float32 round-off into
 #    gradient noise upstream, float32 PyTorch's as much as segnas's (both are
 #    shown): small at batch 2 is far above 1e-4; small at batch 4 and tiny at
-#    batch 3 sit at the floor (float32 PyTorch 7e-5 and 1.4e-4, and a change
-#    of summation order moved segnas's small/4 from 1.1e-4 to 6.4e-5). The
+#    batch 3 sit at the floor (float32 PyTorch 7e-5 and 1.4e-4; changes of
+#    summation order alone have moved segnas's small/4 between 6.4e-5 and
+#    2.3e-1; at batch 5 the oneDNN-only and the matrix-product convolution
+#    paths both give 8.5e-4, at batch 8 1.6e-5 and 1.7e-5). The
 #    gated batches keep float32 PyTorch's own worst error below 5e-5, so the
 #    gate tells a bug from round-off.
 # 2. Speed and memory: L=12 F=8 B=5, batch 2, THREADS threads, 64x64 and
