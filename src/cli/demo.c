@@ -37,7 +37,7 @@ typedef struct demo_sizes {
 
 static const demo_sizes full_sizes = {
     .layers = 6, .filters = 4, .stem = 16, .blocks = 5, .size = 64, .batch = 4, .epochs = 6, .grid_n = 8,
-    .synth_train = 800, .synth_val = 50, .steps_per_epoch = 60, .val_samples = 50,
+    .synth_train = 800, .synth_val = 50, .steps_per_epoch = 120, .val_samples = 50,
     .train_steps = 1500, .val_every = 250, .eval_images = 200,
 };
 
