@@ -129,10 +129,11 @@ static void test_max_ties_by_hand(sn_ctx *ctx)
         float dy[9 * 16];
         for (int64_t i = 0; i < 9 * c; i++) dy[i] = (float)(1 + i % c);
         CHECK(y && sn_backward_from(ctx, y, dy) == SN_OK, "max pooling ties: %s", sn_ctx_error(ctx));
-        for (int64_t i = 0; y && i < 9 * c; i++)
-            CHECK(x->grad[i] == want[i / c] * (float)(1 + i % c),
-                  "%lld channels: tie gradient at cell %lld channel %lld: %g, want %g", (long long)c,
-                  (long long)(i / c), (long long)(i % c), (double)x->grad[i], (double)(want[i / c] * (float)(1 + i % c)));
+        for (int64_t i = 0; y && i < 9 * c; i++) {
+            float expect = want[i / c] * (float)(1 + i % c);
+            CHECK(x->grad[i] == expect, "%lld channels: tie gradient at cell %lld channel %lld: %g, want %g",
+                  (long long)c, (long long)(i / c), (long long)(i % c), (double)x->grad[i], (double)expect);
+        }
         sn_step_end(ctx);
     }
 }

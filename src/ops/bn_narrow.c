@@ -68,8 +68,10 @@ static void lane_sums(const float *a, const float *ca, const float *b, const flo
     sn_vf zero = {0};
     memset(acc, 0, (size_t)nv * sizeof(sn_vf));
     for (int64_t p = p0; p < p1; p++)
-        for (int64_t v = 0; v < nv; v++)
-            acc[v] += term(a, ca ? sn_vload(ca + v * SN_VL) : zero, b, b ? sn_vload(cb + v * SN_VL) : zero, p * nv * SN_VL + v * SN_VL);
+        for (int64_t v = 0; v < nv; v++) {
+            sn_vf cav = ca ? sn_vload(ca + v * SN_VL) : zero, cbv = b ? sn_vload(cb + v * SN_VL) : zero;
+            acc[v] += term(a, cav, b, cbv, (p * nv + v) * SN_VL);
+        }
 }
 
 /* Per-channel sums, in double, of (a - ca) * (b - cb), or of (a - ca) when b
