@@ -6,7 +6,9 @@
  * Windowed pooling runs forward on oneDNN (NHWC gets jit implementations,
  * DESIGN.md), and backward on oneDNN too when the channels are a multiple
  * of 16; otherwise on our own kernels (ops/pool_backward.c), as oneDNN's is
- * then 10x slower (theirs is 2-3x faster than ours on multiples of 16). Global average pooling is our own loop: it is one streaming
+ * then 10x slower (theirs is 2-3x faster than ours on multiples of 16).
+ *
+ * Global average pooling is our own loop: it is one streaming
  * pass over x, vectorised over channels, and a oneDNN pooling with a
  * kernel of H x W would need one primitive per input size (the ASPP
  * branch sees every crop and evaluation size) for no speed gain on a
