@@ -1,6 +1,6 @@
 /* oneDNN 2.6 pooling forward and backward, NHWC.
  *
- * One cache entry per (geometry, kind, training, thread count, team sizes;
+ * One cache entry per (geometry, kind, training, thread count, team size;
  * onednn.h: a tiny pooling is created and run with one thread) holds the
  * forward pd and primitive, the backward ones (made on the first backward
  * call, forward pd as hint) and memory objects whose buffers are set per
@@ -20,14 +20,14 @@
 #define POOL_KEY_TAG 0x706f6f6c /* "pool" */
 
 typedef struct pool_key {
-    int32_t tag, threads, team_fwd, team_bwd;
+    int32_t tag, threads, team;
     int64_t n, h, w, c, oh, ow;
     int32_t k, stride, pad_t, pad_l, pad_b, pad_r, kind, training;
 } pool_key;
 
 typedef struct pool_entry {
     dnnl_engine_t engine; /* not owned */
-    int team_fwd, team_bwd; /* OpenMP team per direction */
+    int team; /* OpenMP team, both directions */
     dnnl_memory_desc_t x_md, y_md;
     dnnl_primitive_desc_t fwd_pd, bwd_pd;
     dnnl_primitive_t fwd, bwd;
@@ -64,8 +64,7 @@ static pool_key make_key(const sn_pool_shape *s, bool training)
     k.threads = sn_get_num_threads();
     /* Work: the elements read and written. */
     int64_t el = s->n * (s->h * s->w + s->oh * s->ow) * s->c;
-    k.team_fwd = sn_dnnl_team_size(sn_dnnl_work(0, el));
-    k.team_bwd = k.team_fwd;
+    k.team = sn_dnnl_team_size(sn_dnnl_work(0, el));
     k.n = s->n, k.h = s->h, k.w = s->w, k.c = s->c, k.oh = s->oh, k.ow = s->ow;
     k.k = s->k, k.stride = s->stride;
     k.pad_t = s->pad_t, k.pad_l = s->pad_l, k.pad_b = s->pad_b, k.pad_r = s->pad_r;
@@ -129,8 +128,8 @@ static pool_entry *get_entry(sn_ctx *ctx, const sn_pool_shape *s, bool training)
     e->engine = d->engine;
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->x_md, s->n, s->h, s->w, s->c);
     if (st == dnnl_success) st = sn_dnnl_md_nhwc(&e->y_md, s->n, s->oh, s->ow, s->c);
-    e->team_fwd = key.team_fwd, e->team_bwd = key.team_bwd;
-    int saved = sn_dnnl_team_enter(e->team_fwd);
+    e->team = key.team;
+    int saved = sn_dnnl_team_enter(e->team);
     int rc = sn_dnnl_check(ctx, st, "describing pooling tensors") || create_forward(ctx, e, s, key.training);
     sn_dnnl_team_leave(saved);
     if (rc) {
@@ -169,7 +168,7 @@ int sn_dnnl_pool_forward(sn_ctx *ctx, const sn_pool_shape *s, bool training, con
     if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->y_m, y) || (with_ws && set_handle(ctx, e->ws_m, ws)))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_DST, e->y_m}, {DNNL_ARG_WORKSPACE, e->ws_m}};
-    return sn_dnnl_exec(ctx, e->fwd, e->team_fwd, with_ws ? 3 : 2, args, "running a pooling forward");
+    return sn_dnnl_exec(ctx, e->fwd, e->team, with_ws ? 3 : 2, args, "running a pooling forward");
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -199,7 +198,7 @@ int sn_dnnl_pool_backward(sn_ctx *ctx, const sn_pool_shape *s, const float *dy, 
     pool_entry *e = get_entry(ctx, s, true);
     if (!e) return ctx_status(ctx);
     if (!e->bwd_ready) {
-        int saved = sn_dnnl_team_enter(e->team_bwd);
+        int saved = sn_dnnl_team_enter(e->team);
         int rc = create_backward(ctx, e, s);
         sn_dnnl_team_leave(saved);
         if (rc) return SN_ERR_BACKEND;
@@ -213,7 +212,7 @@ int sn_dnnl_pool_backward(sn_ctx *ctx, const sn_pool_shape *s, const float *dy, 
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->dy_m}, {DNNL_ARG_DIFF_SRC, e->dx_m},
                                {DNNL_ARG_WORKSPACE, e->ws_m}};
-    if (sn_dnnl_exec(ctx, e->bwd, e->team_bwd, with_ws ? 3 : 2, args, "running a pooling backward"))
+    if (sn_dnnl_exec(ctx, e->bwd, e->team, with_ws ? 3 : 2, args, "running a pooling backward"))
         return SN_ERR_BACKEND;
     if (accumulate) {
 #pragma omp parallel for simd if (nx > SN_PAR_MIN) schedule(static)
