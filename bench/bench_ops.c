@@ -463,7 +463,7 @@ static int conv_bwd_data_kernel(sn_ctx *ctx, const sn_conv_shape *s, const float
 
 static int conv_bwd_weights_kernel(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *dy, float *dw)
 {
-    return sn_conv_gemm_suits(s) ? sn_conv_gemm_backward_weights(ctx, s, x, dy, dw, NULL)
+    return sn_conv_gemm_suits(s) ? sn_conv_gemm_backward_weights(ctx, s, x, dy, dw)
                                  : sn_dnnl_conv_backward_weights(ctx, s, x, dy, dw, NULL);
 }
 

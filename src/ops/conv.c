@@ -131,13 +131,19 @@ static int backward_data(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *x, cons
     return sn_dnnl_conv_backward_data(ctx, s, dy, w->data, dx, !fresh);
 }
 
+/* db += the sum of dy over its pixels. */
+static void add_bias_grad(const sn_conv_shape *s, const float *dy, float *db)
+{
+    int64_t rows = s->n * s->oh * s->ow;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < s->co; c++) db[c] += dy[r * s->co + c];
+}
+
 static int backward_bias_only(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *b, const float *dy)
 {
     float *db = sn_grad_of(ctx, b);
     if (!db) return ctx_status(ctx);
-    int64_t rows = s->n * s->oh * s->ow;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < s->co; c++) db[c] += dy[r * s->co + c];
+    add_bias_grad(s, dy, db);
     return SN_OK;
 }
 
@@ -152,7 +158,11 @@ static int backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const sn_tensor
         sn_dw_backward_weights(&d, x->data, dy, dw, db);
         return SN_OK;
     }
-    if (sn_conv_gemm_suits(s)) return sn_conv_gemm_backward_weights(ctx, s, x->data, dy, dw, db);
+    if (sn_conv_gemm_suits(s)) {
+        if (sn_conv_gemm_backward_weights(ctx, s, x->data, dy, dw)) return ctx_status(ctx);
+        if (db) add_bias_grad(s, dy, db);
+        return SN_OK;
+    }
     return sn_dnnl_conv_backward_weights(ctx, s, x->data, dy, dw, db);
 }
 

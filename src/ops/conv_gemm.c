@@ -169,22 +169,18 @@ int sn_conv_gemm_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float 
     return SN_OK;
 }
 
-int sn_conv_gemm_backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *dy,
-                                  float *dw, float *db)
+int sn_conv_gemm_backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *dy, float *dw)
 {
     plan pl = plan_of(s);
     sn_matmul_shape ms = {.batch = 1, .m = pl.width, .k = pl.pixels, .n = s->co, .trans_x = true};
-    const float *cols = x; /* a pointwise convolution's cols matrix */
-    float *buf = NULL;
+    float *buf = NULL; /* cols_r; a pointwise convolution's is x itself */
     if (!pointwise(s) && !(buf = sn_step_alloc(ctx, (size_t)(pl.pixels * pl.width + 1) * sizeof(float))))
         return ctx_status(ctx);
+    const float *cols = buf ? buf : x;
     for (int r = pl.rows.t0; r < pl.rows.t1; r++) {
-        if (buf) im2col(s, &pl, r, x, buf), cols = buf;
+        if (buf) im2col(s, &pl, r, x, buf);
         if (sn_dnnl_matmul(ctx, &ms, cols, dy, dw + block_offset(s, &pl, r), true, "conv_gemm_bwd_weights"))
             return ctx_status(ctx);
     }
-    if (db)
-        for (int64_t p = 0; p < pl.pixels; p++)
-            for (int64_t o = 0; o < s->co; o++) db[o] += dy[p * s->co + o];
     return SN_OK;
 }

@@ -41,8 +41,7 @@ int sn_conv_gemm_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, co
 /* dx = (or += when accumulate) the gradient wrt x. */
 int sn_conv_gemm_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float *dy, const float *w, float *dx,
                                bool accumulate);
-/* dw += the gradient wrt w; db += the bias gradient when not NULL. */
-int sn_conv_gemm_backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *dy,
-                                  float *dw, float *db);
+/* dw += the gradient wrt w (the bias gradient is ops/conv.c's). */
+int sn_conv_gemm_backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *dy, float *dw);
 
 #endif
