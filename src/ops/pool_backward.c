@@ -19,9 +19,8 @@
 #include "ops/pool_backward.h"
 #include "ops/vmath.h"
 
-
-/* The taps of `len` consecutive output floats: rows x rows_n, columns x
- * cols_n, where x and dx point at lane 0's first tap. */
+/* The window of `len` consecutive output floats: `rows` x `cols` taps,
+ * strides in floats, where x and dx point at lane 0's first tap. */
 typedef struct taps {
     int64_t rows, cols, row_stride, col_stride;
 } taps;
