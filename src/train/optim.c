@@ -161,32 +161,33 @@ static sn_tensor *state_tensor(sn_ctx *ctx, const char *gname, const sn_tensor *
     return sn_buffer_new(ctx, name, p->ndim, p->shape); /* zero-filled */
 }
 
+/* A copy of s in the persistent arena (NULL with ctx failed when out of
+ * memory). */
+static char *arena_strdup(sn_ctx *ctx, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = sn_arena_alloc(sn_ctx_param_arena(ctx), len);
+    if (copy) memcpy(copy, s, len);
+    else sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory for the optimiser name %s", s);
+    return copy;
+}
+
 /* The fused momentum buffer: a persistent tensor over p's gradient buffer,
  * named like state_tensor's (checkpoints save and restore it). */
 static sn_tensor *grad_as_state(sn_ctx *ctx, const char *gname, sn_tensor *p, int index)
 {
     char name[512];
     state_name(name, sizeof name, gname, p, index, "buf");
-    size_t len = strlen(name) + 1;
     sn_tensor *t = sn_arena_alloc(sn_ctx_param_arena(ctx), sizeof *t);
-    char *copy = t ? sn_arena_alloc(sn_ctx_param_arena(ctx), len) : NULL;
-    if (!copy) {
+    if (!t) {
         sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory for the optimiser state of %s", name);
         return NULL;
     }
-    memcpy(copy, name, len);
+    char *copy = arena_strdup(ctx, name);
+    if (!copy) return NULL;
     *t = (sn_tensor){.ndim = p->ndim, .numel = p->numel, .data = p->grad, .is_param = true, .name = copy};
     memcpy(t->shape, p->shape, sizeof t->shape);
     return t;
-}
-
-static char *arena_strdup(sn_ctx *ctx, const char *s)
-{
-    size_t len = strlen(s) + 1;
-    char *copy = sn_arena_alloc(sn_ctx_param_arena(ctx), len);
-    if (copy) memcpy(copy, s, len);
-    else sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory for an optimiser group name");
-    return copy;
 }
 
 static int init_group(sn_optim *opt, optim_group *grp, const sn_optim_group_config *cfg,
