@@ -177,6 +177,8 @@ float sn_model_drop_path_keep(const sn_model_config *c, int cell, int64_t step);
 typedef struct sn_part_cost {
     int64_t params;
     double conv_madds;   /* convolutions, dense, depthwise and 1x1 */
+    double tf_madds;     /* conv_madds as TensorFlow 1.x's profiler counts the official graph, whose dilated
+                          * convolutions run on inputs padded to a multiple of the rate (cost.c) */
     double bn_elems;     /* elements through batch norm (one multiply-add each at inference) */
     double resize_elems; /* output elements of bilinear resizes (4 multiply-adds each) */
     double pool_elems;   /* output elements of 3x3 pooling, and inputs of global pooling */

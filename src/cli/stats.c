@@ -74,30 +74,33 @@ static void print_arch(const sn_model_config *c)
 /* ---- one network ------------------------------------------------------------ */
 static void print_row(const char *name, const sn_part_cost *p)
 {
-    printf("%-8s %10.2f %12.2f %12.2f %10.2f %10.2f %10.2f\n", name, p->params / 1e6, p->madds / 1e9,
-           p->conv_madds / 1e9, p->bn_elems / 1e9, 4 * p->resize_elems / 1e9, (p->pool_elems + p->add_elems) / 1e9);
+    printf("%-8s %10.2f %12.2f %12.2f %10.2f %10.2f %10.2f %12.2f\n", name, p->params / 1e6, p->madds / 1e9,
+           p->conv_madds / 1e9, p->bn_elems / 1e9, 4 * p->resize_elems / 1e9, (p->pool_elems + p->add_elems) / 1e9,
+           p->tf_madds / 1e9);
 }
 
 static void print_table(const sn_model_config *c, size_hw s, const sn_model_costs *cost)
 {
     print_arch(c);
     printf(", head %s, input %lldx%lld (batch 1)\n", sn_head_name(c->head), (long long)s.h, (long long)s.w);
-    printf("%-8s %10s %12s %12s %10s %10s %10s\n", "part", "params(M)", "MultiAdds(B)", "conv(B)", "BN(B)",
-           "resize(B)", "pool+add(B)");
+    printf("%-8s %10s %12s %12s %10s %10s %10s %12s\n", "part", "params(M)", "MultiAdds(B)", "conv(B)", "BN(B)",
+           "resize(B)", "pool+add(B)", "TF-count(B)");
     for (int i = 0; i < SN_PART_COUNT; i++) print_row(sn_model_part_name(i), &cost->part[i]);
     print_row("total", &cost->total);
     printf("Multi-Adds count convolutions (dense, depthwise, 1x1) and, in a head other than aspp, its matrix\n"
            "products; BN = one multiply-add per normalised element, resize = 4 per bilinear output element,\n"
-           "pool+add = one per pooled output or block-sum element.\n");
+           "pool+add = one per pooled output or block-sum element. TF-count = the convolutions as TensorFlow 1.x\n"
+           "counts them: it pads a dilated convolution's input to a multiple of the rate. The paper's Table 2\n"
+           "compares with TF-count at DeepLab's evaluation size for Cityscapes, --size 1025x2049.\n");
 }
 
 static void print_json(const sn_model_config *c, size_hw s, const sn_model_costs *cost)
 {
     const sn_part_cost *h = &cost->part[SN_PART_HEAD];
     printf("{\"head\":\"%s\",\"F\":%d,\"classes\":%d,\"height\":%lld,\"width\":%lld,\"params\":%lld,"
-           "\"madds\":%.0f,\"head_params\":%lld,\"head_madds\":%.0f}\n",
+           "\"madds\":%.0f,\"tf_madds\":%.0f,\"head_params\":%lld,\"head_madds\":%.0f}\n",
            sn_head_name(c->head), c->genotype.filter_multiplier, c->n_classes, (long long)s.h, (long long)s.w,
-           (long long)cost->total.params, cost->total.madds, (long long)h->params, h->madds);
+           (long long)cost->total.params, cost->total.madds, cost->total.tf_madds, (long long)h->params, h->madds);
 }
 
 /* ---- every head ---------------------------------------------------------------- */
