@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/blocked_layout.h"
 #include "ref/ref.h"
 #include "support/check.h"
 
@@ -114,6 +115,116 @@ static void test_dense_paths(sn_ctx *ctx)
         {"1x1 2x24x24 (oneDNN)", 2, 24, 24, 3, 4, 1, explicit_pad(1, 0, 1, 1), false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(ctx, &cases[i]);
+}
+
+/* NHWC <-> nChw16c copies against the layout's index formula: element
+ * (n, p, ch) at ((n * blocks + ch / 16) * hw + p) * 16 + ch % 16, the
+ * channels past c zero. */
+static void test_blocked_layout(void)
+{
+    const int64_t n = 2, hw = 5, c = 20, blocks = 2, nb = n * blocks * hw * 16;
+    float *x = random_floats(n * hw * c, 21), *blk = malloc((size_t)nb * sizeof *blk);
+    float *y = random_floats(n * hw * c, 22), *y0 = malloc((size_t)(n * hw * c) * sizeof *y0);
+    for (int64_t i = 0; i < nb; i++) blk[i] = NAN;
+    sn_nhwc_to_blocked(x, blk, n, hw, c);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t p = 0; p < hw; p++)
+            for (int64_t ch = 0; ch < blocks * 16; ch++) {
+                float got = blk[((i * blocks + ch / 16) * hw + p) * 16 + ch % 16];
+                bad += ch < c ? got != x[(i * hw + p) * c + ch] : got != 0.0f;
+            }
+    CHECK(bad == 0, "NHWC -> nChw16c: %d elements misplaced or pads not zero", bad);
+    memcpy(y0, y, (size_t)(n * hw * c) * sizeof *y0);
+    sn_blocked_to_nhwc(blk, y, n, hw, c, true);
+    bad = 0;
+    for (int64_t i = 0; i < n * hw * c; i++) bad += y[i] != y0[i] + x[i];
+    CHECK(bad == 0, "nChw16c -> NHWC accumulating: %d elements wrong", bad);
+    sn_blocked_to_nhwc(blk, y, n, hw, c, false);
+    CHECK(memcmp(y, x, (size_t)(n * hw * c) * sizeof *y) == 0, "nChw16c -> NHWC round trip");
+    free(x), free(blk), free(y), free(y0);
+}
+
+/* The float64 backward used as the oracle for large shapes agrees with
+ * finite differences of the reference forward. */
+static void test_ref_backward(void)
+{
+    const conv_case c = {"ref backward", 2, 7, 6, 4, 6, 3, {2, 1, 1, 1, 0, 1, 2, 1, 2}, true};
+    ref_user u = {ref_shape(&c), true};
+    int64_t nx = c.n * c.h * c.w * c.ci, nw = 9 * (c.ci / 2) * c.co;
+    int64_t ny = c.n * ref_conv_out_h(&u.s) * ref_conv_out_w(&u.s) * c.co;
+    float *x = random_floats(nx, 1), *w = random_floats(nw, 2), *b = random_floats(c.co, 3), *r = random_floats(ny, 4);
+    double *xd = to_f64(x, nx), *wd = to_f64(w, nw), *rd = to_f64(r, ny);
+    double *dx = malloc((size_t)nx * sizeof *dx), *dw = malloc((size_t)nw * sizeof *dw), *db = malloc(6 * sizeof *db);
+    ref_conv2d_backward(&u.s, xd, wd, rd, dx, dw, db);
+    float *g[3] = {malloc((size_t)nx * sizeof(float)), malloc((size_t)nw * sizeof(float)), malloc(6 * sizeof(float))};
+    for (int64_t i = 0; i < nx; i++) g[0][i] = (float)dx[i];
+    for (int64_t i = 0; i < nw; i++) g[1][i] = (float)dw[i];
+    for (int64_t i = 0; i < 6; i++) g[2][i] = (float)db[i];
+    const float *inputs[3] = {x, w, b}, *grads[3] = {g[0], g[1], g[2]};
+    int64_t sizes[3] = {nx, nw, c.co};
+    double e = gradcheck(conv_fn, &u, 3, inputs, sizes, grads, r, ny, 1e-3);
+    CHECK(e < 1e-5, "ref_conv2d_backward vs finite differences: rel err %g", e);
+    free(x), free(w), free(b), free(r), free(xd), free(wd), free(rd), free(dx), free(dw), free(db);
+    free(g[0]), free(g[1]), free(g[2]);
+}
+
+/* Winograd 3x3 convolutions (ops/onednn/conv_wino.c, from 100 MFLOP):
+ * forward against the float64 reference, the gradients of x, w and b
+ * against ref_conv2d_backward, accumulating and partial gradients. */
+static void check_winograd(sn_ctx *ctx, const conv_case *c, bool x_grad, bool w_grad, bool twice)
+{
+    conv_inputs in = make_inputs(ctx, c, 700);
+    in.x->requires_grad = x_grad, in.w->requires_grad = w_grad;
+    sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
+    if (y && twice) y = sn_add(ctx, y, sn_conv2d(ctx, in.x, in.w, in.b, &c->p));
+    CHECK(y != NULL, "%s: %s", c->name, sn_ctx_error(ctx));
+    if (!y) {
+        sn_ctx_clear_error(ctx);
+        sn_step_end(ctx);
+        return;
+    }
+    const char *impl = sn_impl_name(ctx, "conv_fwd");
+    if (__builtin_cpu_supports("avx512f"))
+        CHECK(strncmp(impl, "jit_wino", 8) == 0, "%s: runs Winograd (got '%s')", c->name, impl);
+    ref_user u = {ref_shape(c), true};
+    int64_t ny = y->numel, nx = in.x->numel, nw = in.w->numel;
+    double *xd = to_f64(in.x->data, nx), *wd = to_f64(in.w->data, nw), *bd = to_f64(in.b->data, c->co);
+    double *want = malloc((size_t)ny * sizeof *want);
+    ref_conv2d(&u.s, xd, wd, bd, want);
+    double k = twice ? 2 : 1;
+    for (int64_t i = 0; i < ny; i++) want[i] *= k;
+    double fe = rel_err_f32_f64(y->data, want, ny, 1e-6);
+    CHECK(fe < 1e-4, "%s forward rel err %g", c->name, fe);
+
+    float *r = random_floats(ny, 11);
+    CHECK(sn_backward_from(ctx, y, r) == SN_OK, "%s backward: %s", c->name, sn_ctx_error(ctx));
+    double *rd = to_f64(r, ny), *dx = malloc((size_t)nx * sizeof *dx), *dw = malloc((size_t)nw * sizeof *dw);
+    double *db = malloc((size_t)c->co * sizeof *db);
+    ref_conv2d_backward(&u.s, xd, wd, rd, dx, dw, db);
+    for (int64_t i = 0; i < nx; i++) dx[i] *= k;
+    for (int64_t i = 0; i < nw; i++) dw[i] *= k;
+    for (int64_t i = 0; i < c->co; i++) db[i] *= k;
+    CHECK(x_grad == (in.x->grad != NULL) && w_grad == (in.w->grad != NULL) && in.b->grad,
+          "%s: gradients exactly where required", c->name);
+    double ex = in.x->grad ? rel_err_f32_f64(in.x->grad, dx, nx, 1e-6) : 0;
+    double ew = in.w->grad ? rel_err_f32_f64(in.w->grad, dw, nw, 1e-6) : 0;
+    double eb = in.b->grad ? rel_err_f32_f64(in.b->grad, db, c->co, 1e-6) : 1;
+    CHECK(ex < 1e-3 && ew < 1e-3 && eb < 1e-4, "%s gradient rel err x %g w %g b %g", c->name, ex, ew, eb);
+    printf("  %-34s %s: forward %.2e  dx %.2e  dw %.2e  db %.2e\n", c->name, impl, fe, ex, ew, eb);
+    free(xd), free(wd), free(bd), free(want), free(r), free(rd), free(dx), free(dw), free(db);
+    sn_step_end(ctx);
+}
+
+static void test_winograd(sn_ctx *ctx)
+{
+    const conv_case even = {"wino 2x32x32 48->64", 2, 32, 32, 48, 64, 3, sn_conv_same(3, 1, 1, 1, 32, 32), true};
+    const conv_case odd = {"wino 2x39x31 44->56", 2, 39, 31, 44, 56, 3, sn_conv_same(3, 1, 1, 1, 39, 31), true};
+    check_winograd(ctx, &even, true, true, false);
+    check_winograd(ctx, &odd, true, true, false);
+    check_winograd(ctx, &odd, true, true, true);
+    check_winograd(ctx, &odd, false, true, false);
+    check_winograd(ctx, &odd, true, false, false);
 }
 
 /* Depthwise: oneDNN jit_dw (undilated forward, 3x3 backward) and our own
@@ -336,7 +447,7 @@ static void run_layer(sn_ctx *ctx, const char *layer, const char *prefix, int64_
 static void test_impls(sn_ctx *ctx)
 {
     printf("oneDNN implementations (batch 2, %d threads):\n", sn_get_num_threads());
-    run_layer(ctx, "a: conv 3x3 40->40 @80x80", "conv", 80, 40, 40, 3, 1, 1);
+    run_layer(ctx, "a: conv 3x3 40->40 @80x80 (Winograd)", "conv", 80, 40, 40, 3, 1, 1);
     run_layer(ctx, "d: conv 1x1 160->160 @20x20", "conv_gemm", 20, 160, 160, 1, 1, 1);
     run_layer(ctx, "e: conv 3x3 s2 40->80 from 80x80", "conv", 80, 40, 80, 3, 2, 1);
     run_layer(ctx, "b: dw 3x3 40ch @80x80", "dwconv", 80, 40, 40, 3, 1, 40);
@@ -349,6 +460,9 @@ int main(void)
     test_same();
     test_errors(ctx);
     test_dense_paths(ctx);
+    test_ref_backward();
+    test_blocked_layout();
+    test_winograd(ctx);
     test_impls(ctx);
     test_accumulation(ctx);
     test_partial_grads(ctx);

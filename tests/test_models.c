@@ -219,8 +219,8 @@ static void check_paper_costs(sn_ctx *ctx)
         double pm = cost.total.params / 1e6, mb = cost.total.madds / 1e9;
         printf("  Auto-DeepLab-%c: %.4fM params (paper %.2fM), %.2fB Multi-Adds (paper %.2fB, %+.2f%%)\n", v, pm,
                paper_table[i].params_m, mb, paper_table[i].madds_b, 100 * (mb / paper_table[i].madds_b - 1));
-        CHECK(fabs(round(pm * 100) / 100 - paper_table[i].params_m) < 1e-9, "%c: params %.4fM round to the paper's %.2fM",
-              v, pm, paper_table[i].params_m);
+        CHECK(fabs(round(pm * 100) / 100 - paper_table[i].params_m) < 1e-9,
+              "%c: params %.4fM round to the paper's %.2fM", v, pm, paper_table[i].params_m);
         /* Our own count (convolutions at 1024x2048) is 4.7 / 5.6 / 6.0%
          * under the paper's; cost.c says why. */
         CHECK(fabs(mb - paper_table[i].ours_b) < 0.01, "%c: Multi-Adds %.3fB == the derived %.2fB", v, mb,

@@ -15,6 +15,7 @@
 
 #include "ops/conv_gemm.h"
 #include "ops/depthwise.h"
+#include "ops/onednn/conv_wino.h"
 #include "ops/ops_common.h"
 
 /* TensorFlow 'SAME': out = ceil(in / stride), the missing rows split with
@@ -166,12 +167,28 @@ static int backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const sn_tensor
     return sn_dnnl_conv_backward_weights(ctx, s, x->data, dy, dw, db);
 }
 
+/* Both gradients in one call, which shares the blocked copy of dy. */
+static int wino_backward(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *x, sn_tensor *w, sn_tensor *b,
+                         const float *dy)
+{
+    bool fresh = false;
+    float *dx = x->requires_grad ? sn_grad_for_write(ctx, x, &fresh) : NULL;
+    float *dw = w->requires_grad ? sn_grad_of(ctx, w) : NULL;
+    float *db = b && b->requires_grad && dw ? sn_grad_of(ctx, b) : NULL;
+    if ((x->requires_grad && !dx) || (w->requires_grad && !dw) || (b && b->requires_grad && dw && !db))
+        return ctx_status(ctx);
+    int rc = sn_dnnl_wino_backward(ctx, s, x->data, w->data, dy, dx, !fresh, dw, db);
+    if (!rc && !dw && b && b->requires_grad) rc = backward_bias_only(ctx, s, b, dy);
+    return rc;
+}
+
 static int conv_backward(sn_ctx *ctx, sn_node *node)
 {
     const sn_conv_shape *s = node->saved;
     sn_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
     const float *dy = node->out->grad;
     bool need_b = b && b->requires_grad;
+    if (sn_dnnl_wino_suits(ctx, s)) return wino_backward(ctx, s, x, w, b, dy);
     int rc = SN_OK;
     if (x->requires_grad) rc = backward_data(ctx, s, x, w, dy);
     if (!rc && w->requires_grad) rc = backward_weights(ctx, s, x, w, need_b ? b : NULL, dy);
@@ -194,6 +211,8 @@ sn_tensor *sn_conv2d(sn_ctx *ctx, sn_tensor *x, sn_tensor *w, sn_tensor *b, cons
         sn_dw_forward(&d, x->data, w->data, b ? b->data : NULL, y->data);
     } else if (sn_conv_gemm_suits(&s)) {
         if (sn_conv_gemm_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
+    } else if (sn_dnnl_wino_suits(ctx, &s)) {
+        if (sn_dnnl_wino_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
     } else if (sn_dnnl_conv_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) {
         return NULL;
     }

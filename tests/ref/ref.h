@@ -25,6 +25,10 @@ typedef struct ref_conv_shape {
 int64_t ref_conv_out_h(const ref_conv_shape *s);
 int64_t ref_conv_out_w(const ref_conv_shape *s);
 void ref_conv2d(const ref_conv_shape *s, const double *x, const double *w, const double *b, double *y);
+/* Its gradients for output gradient dy: dx {n,h,w,ci}, dw (HWIO), db {co}
+ * (all overwritten). */
+void ref_conv2d_backward(const ref_conv_shape *s, const double *x, const double *w, const double *dy, double *dx,
+                         double *dw, double *db);
 
 /* Combination ops (helper "combine"). Weighted sum: xs[i] may be NULL (the
  * zero op); all others have numel elements. */

@@ -125,22 +125,7 @@ static bn_entry *get_entry(sn_ctx *ctx, const sn_bn_shape *s)
     int saved = sn_dnnl_team_enter(e->team_fwd);
     int rc = sn_dnnl_check(ctx, st, "describing batch-norm tensors") || create_forward(ctx, e, s);
     sn_dnnl_team_leave(saved);
-    if (rc) {
-        destroy_entry(e);
-        return NULL;
-    }
-    if (sn_cache_put(ctx, &key, sizeof key, e, destroy_entry)) {
-        destroy_entry(e);
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a batch-norm primitive");
-        return NULL;
-    }
-    return e;
-}
-
-static int set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
-{
-    /* oneDNN takes a non-const handle; inputs are only read. */
-    return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a batch-norm buffer");
+    return sn_dnnl_cache_keep(ctx, &key, sizeof key, e, destroy_entry, rc, "a batch-norm primitive");
 }
 
 int sn_dnnl_bn_forward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const float *gamma, const float *beta,
@@ -148,9 +133,10 @@ int sn_dnnl_bn_forward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const 
 {
     bn_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (set_handle(ctx, e->m[M_X], x) || set_handle(ctx, e->m[M_Y], y) || set_handle(ctx, e->m[M_MEAN], mean) ||
-        set_handle(ctx, e->m[M_VAR], var) || (s->scale && set_handle(ctx, e->m[M_SCALE], gamma)) ||
-        (s->shift && set_handle(ctx, e->m[M_SHIFT], beta)))
+    if (sn_dnnl_set_handle(ctx, e->m[M_X], x) || sn_dnnl_set_handle(ctx, e->m[M_Y], y) ||
+        sn_dnnl_set_handle(ctx, e->m[M_MEAN], mean) ||
+        sn_dnnl_set_handle(ctx, e->m[M_VAR], var) || (s->scale && sn_dnnl_set_handle(ctx, e->m[M_SCALE], gamma)) ||
+        (s->shift && sn_dnnl_set_handle(ctx, e->m[M_SHIFT], beta)))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[6];
     int n = 0;
@@ -214,10 +200,11 @@ int sn_dnnl_bn_backward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const
     /* The primitive overwrites: accumulate through a step-arena buffer. */
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
     if (!out) return ctx_status(ctx);
-    if (set_handle(ctx, e->m[M_X], x) || set_handle(ctx, e->m[M_DY], dy) || set_handle(ctx, e->m[M_DX], out) ||
-        set_handle(ctx, e->m[M_MEAN], mean) || set_handle(ctx, e->m[M_VAR], var) ||
-        (s->scale && set_handle(ctx, e->m[M_SCALE], gamma)) ||
-        (s->shift && set_handle(ctx, e->m[M_SHIFT], beta)))
+    if (sn_dnnl_set_handle(ctx, e->m[M_X], x) || sn_dnnl_set_handle(ctx, e->m[M_DY], dy) ||
+        sn_dnnl_set_handle(ctx, e->m[M_DX], out) ||
+        sn_dnnl_set_handle(ctx, e->m[M_MEAN], mean) || sn_dnnl_set_handle(ctx, e->m[M_VAR], var) ||
+        (s->scale && sn_dnnl_set_handle(ctx, e->m[M_SCALE], gamma)) ||
+        (s->shift && sn_dnnl_set_handle(ctx, e->m[M_SHIFT], beta)))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[9];
     int n = 0;

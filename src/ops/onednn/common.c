@@ -122,3 +122,51 @@ int sn_dnnl_exec(sn_ctx *ctx, dnnl_primitive_t prim, int team, int n_args, const
     sn_dnnl_team_leave(saved);
     return sn_dnnl_check(ctx, st, what);
 }
+
+int sn_dnnl_reorder_create(sn_ctx *ctx, dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                           const dnnl_memory_desc_t *dst_md, bool sum, dnnl_primitive_t *out)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success && sum) st = dnnl_post_ops_create(&ops);
+    if (st == dnnl_success && sum) st = dnnl_post_ops_append_sum(ops, 1.0f);
+    if (st == dnnl_success && sum) st = dnnl_primitive_attr_set_post_ops(attr, ops);
+    if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&pd, src_md, eng, dst_md, eng, attr);
+    if (st == dnnl_success) st = dnnl_primitive_create(out, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return sn_dnnl_check(ctx, st, "creating a reorder");
+}
+
+int sn_dnnl_set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
+{
+    /* oneDNN takes a non-const handle; inputs are only read. */
+    return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a buffer of a oneDNN memory");
+}
+
+void *sn_dnnl_cache_keep(sn_ctx *ctx, const void *key, size_t key_len, void *entry, void (*destroy)(void *),
+                         int rc, const char *what)
+{
+    if (rc) {
+        destroy(entry);
+        return NULL;
+    }
+    if (sn_cache_put(ctx, key, key_len, entry, destroy)) {
+        destroy(entry);
+        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching %s", what);
+        return NULL;
+    }
+    return entry;
+}
+
+int sn_dnnl_add_from(sn_ctx *ctx, dnnl_memory_t m, float *dst, int64_t n)
+{
+    void *p = NULL;
+    if (sn_dnnl_check(ctx, dnnl_memory_get_data_handle(m, &p), "reading a oneDNN result")) return SN_ERR_BACKEND;
+    const float *src = p;
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+    return SN_OK;
+}

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ops/onednn/conv.h"
+#include "ops/onednn/conv_common.h"
 #include "ops/onednn/onednn.h"
 
 /* A tag that keeps conv keys apart from other ops' keys in the shared cache. */
@@ -108,7 +109,7 @@ static conv_key make_key(const sn_conv_shape *s)
 
 /* Our HWIO buffer as oneDNN sees it: element (o, i, kh, kw) of group g is at
  * ((kh * KW + kw) * Cin/g + i) * Cout + g * Cout/g + o. */
-static dnnl_status_t weights_md(dnnl_memory_desc_t *md, const sn_conv_shape *s, bool any)
+dnnl_status_t sn_dnnl_conv_weights_md(dnnl_memory_desc_t *md, const sn_conv_shape *s, bool any)
 {
     int64_t g = s->p.groups, cig = s->ci / g, cog = s->co / g;
     int64_t skw = cig * s->co, skh = s->kw * skw;
@@ -122,14 +123,10 @@ static dnnl_status_t weights_md(dnnl_memory_desc_t *md, const sn_conv_shape *s, 
                : dnnl_memory_desc_init_by_strides(md, 5, dims, dnnl_f32, strides);
 }
 
-typedef struct conv_geom {
-    dnnl_dims_t strides, dilates, pad_l, pad_r;
-} conv_geom;
-
-static conv_geom geometry(const sn_conv_shape *s)
+sn_dnnl_conv_geom sn_dnnl_conv_geometry(const sn_conv_shape *s)
 {
     /* oneDNN counts dilation from 0 (DESIGN.md). */
-    conv_geom g = {{s->p.stride_h, s->p.stride_w},
+    sn_dnnl_conv_geom g = {{s->p.stride_h, s->p.stride_w},
                    {s->p.dilation_h - 1, s->p.dilation_w - 1},
                    {s->p.pad_top, s->p.pad_left},
                    {s->p.pad_bottom, s->p.pad_right}};
@@ -151,26 +148,6 @@ static int new_memory(sn_ctx *ctx, dnnl_memory_t *m, const dnnl_memory_desc_t *m
 {
     return sn_dnnl_check(ctx, dnnl_memory_create(m, md, eng, owned ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE),
                          "creating a convolution memory object");
-}
-
-/* Reorder src_md -> dst_md; with `sum` the destination is accumulated into
- * (a sum post-op), which is how weight gradients reach our HWIO buffer. */
-static int new_reorder(sn_ctx *ctx, dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
-                       const dnnl_memory_desc_t *dst_md, bool sum, dnnl_primitive_t *out)
-{
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
-    if (st == dnnl_success && sum) st = dnnl_post_ops_create(&ops);
-    if (st == dnnl_success && sum) st = dnnl_post_ops_append_sum(ops, 1.0f);
-    if (st == dnnl_success && sum) st = dnnl_primitive_attr_set_post_ops(attr, ops);
-    if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&pd, src_md, eng, dst_md, eng, attr);
-    if (st == dnnl_success) st = dnnl_primitive_create(out, pd);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (ops) dnnl_post_ops_destroy(ops);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    return sn_dnnl_check(ctx, st, "creating a convolution weight reorder");
 }
 
 static bool impl_is(const_dnnl_primitive_desc_t pd, const char *prefix)
@@ -209,10 +186,10 @@ static dnnl_status_t create_pd(dnnl_primitive_desc_t *pd, const void *desc, dnnl
 
 static int create_forward(sn_ctx *ctx, conv_entry *e, const sn_conv_shape *s)
 {
-    conv_geom g = geometry(s);
+    sn_dnnl_conv_geom g = sn_dnnl_conv_geometry(s);
     dnnl_memory_desc_t w_any;
     dnnl_convolution_desc_t cd;
-    dnnl_status_t st = weights_md(&w_any, s, true);
+    dnnl_status_t st = sn_dnnl_conv_weights_md(&w_any, s, true);
     if (st == dnnl_success)
         st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
                                                         &e->x_md, &w_any, s->has_bias ? &e->b_md : NULL,
@@ -229,7 +206,7 @@ static int create_forward(sn_ctx *ctx, conv_entry *e, const sn_conv_shape *s)
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
     if (dnnl_memory_desc_equal(w_md, &e->w_user_md)) return SN_OK;
     if (new_memory(ctx, &e->w_fwd_m, w_md, e->engine, true) ||
-        new_reorder(ctx, e->engine, &e->w_user_md, w_md, false, &e->w_to_fwd))
+        sn_dnnl_reorder_create(ctx, e->engine, &e->w_user_md, w_md, false, &e->w_to_fwd))
         return SN_ERR_BACKEND;
     return SN_OK;
 }
@@ -251,28 +228,13 @@ static conv_entry *get_entry(sn_ctx *ctx, const sn_conv_shape *s)
     dnnl_dims_t b_dims = {s->co};
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->x_md, s->n, s->h, s->w, s->ci);
     if (st == dnnl_success) st = sn_dnnl_md_nhwc(&e->y_md, s->n, s->oh, s->ow, s->co);
-    if (st == dnnl_success) st = weights_md(&e->w_user_md, s, false);
+    if (st == dnnl_success) st = sn_dnnl_conv_weights_md(&e->w_user_md, s, false);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&e->b_md, 1, b_dims, dnnl_f32, dnnl_a);
     e->team_fwd = key.team_fwd, e->team_bd = key.team_bd, e->team_bw = key.team_bw;
     int saved = sn_dnnl_team_enter(e->team_fwd);
     int rc = sn_dnnl_check(ctx, st, "describing convolution tensors") || create_forward(ctx, e, s);
     sn_dnnl_team_leave(saved);
-    if (rc) {
-        destroy_entry(e);
-        return NULL;
-    }
-    if (sn_cache_put(ctx, &key, sizeof key, e, destroy_entry)) {
-        destroy_entry(e);
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a convolution");
-        return NULL;
-    }
-    return e;
-}
-
-static int set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
-{
-    /* oneDNN takes a non-const handle; inputs are only read. */
-    return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a convolution buffer");
+    return sn_dnnl_cache_keep(ctx, &key, sizeof key, e, destroy_entry, rc, "a convolution");
 }
 
 static int run_reorder(sn_ctx *ctx, dnnl_primitive_t r, int team, dnnl_memory_t src, dnnl_memory_t dst)
@@ -286,8 +248,9 @@ int sn_dnnl_conv_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, co
 {
     conv_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->y_m, y) || set_handle(ctx, e->w_user_m, w) ||
-        (s->has_bias && set_handle(ctx, e->b_m, b)))
+    if (sn_dnnl_set_handle(ctx, e->x_m, x) || sn_dnnl_set_handle(ctx, e->y_m, y) ||
+        sn_dnnl_set_handle(ctx, e->w_user_m, w) ||
+        (s->has_bias && sn_dnnl_set_handle(ctx, e->b_m, b)))
         return SN_ERR_BACKEND;
     dnnl_memory_t wm = e->w_user_m;
     if (e->w_to_fwd) { /* the weights change every step: reorder on every call */
@@ -315,10 +278,10 @@ static void drop(dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, dnnl_memory_
 static int create_backward_data(sn_ctx *ctx, conv_entry *e, const sn_conv_shape *s)
 {
     drop(&e->bd_pd, &e->bd, &e->dx_m, &e->w_bd_m, &e->w_to_bd);
-    conv_geom g = geometry(s);
+    sn_dnnl_conv_geom g = sn_dnnl_conv_geometry(s);
     dnnl_memory_desc_t w_any;
     dnnl_convolution_desc_t cd;
-    dnnl_status_t st = weights_md(&w_any, s, true);
+    dnnl_status_t st = sn_dnnl_conv_weights_md(&w_any, s, true);
     if (st == dnnl_success)
         st = dnnl_dilated_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &w_any,
                                                               &e->y_md, g.strides, g.dilates, g.pad_l,
@@ -334,7 +297,7 @@ static int create_backward_data(sn_ctx *ctx, conv_entry *e, const sn_conv_shape 
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(e->bd_pd, dnnl_query_weights_md, 0);
     if (!dnnl_memory_desc_equal(w_md, &e->w_user_md) &&
         (new_memory(ctx, &e->w_bd_m, w_md, e->engine, true) ||
-         new_reorder(ctx, e->engine, &e->w_user_md, w_md, false, &e->w_to_bd)))
+         sn_dnnl_reorder_create(ctx, e->engine, &e->w_user_md, w_md, false, &e->w_to_bd)))
         return SN_ERR_BACKEND;
     e->bd_ready = true;
     return SN_OK;
@@ -361,7 +324,8 @@ int sn_dnnl_conv_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float 
     /* The primitive overwrites: accumulate through a step-arena buffer. */
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
     if (!out) return ctx_status(ctx);
-    if (set_handle(ctx, e->dy_m, dy) || set_handle(ctx, e->dx_m, out) || set_handle(ctx, e->w_user_m, w))
+    if (sn_dnnl_set_handle(ctx, e->dy_m, dy) || sn_dnnl_set_handle(ctx, e->dx_m, out) ||
+        sn_dnnl_set_handle(ctx, e->w_user_m, w))
         return SN_ERR_BACKEND;
     dnnl_memory_t wm = e->w_user_m;
     if (e->w_to_bd) {
@@ -380,10 +344,10 @@ static int create_backward_weights(sn_ctx *ctx, conv_entry *e, const sn_conv_sha
     drop(&e->bw_pd, &e->bw, &e->dw_bw_m, &e->dw_user_m, &e->dw_to_user);
     if (e->db_m) dnnl_memory_destroy(e->db_m);
     e->db_m = NULL;
-    conv_geom g = geometry(s);
+    sn_dnnl_conv_geom g = sn_dnnl_conv_geometry(s);
     dnnl_memory_desc_t w_any;
     dnnl_convolution_desc_t cd;
-    dnnl_status_t st = weights_md(&w_any, s, true);
+    dnnl_status_t st = sn_dnnl_conv_weights_md(&w_any, s, true);
     if (st == dnnl_success)
         st = dnnl_dilated_convolution_backward_weights_desc_init(
             &cd, dnnl_convolution_direct, &e->x_md, &w_any, s->has_bias ? &e->b_md : NULL, &e->y_md,
@@ -397,7 +361,7 @@ static int create_backward_weights(sn_ctx *ctx, conv_entry *e, const sn_conv_sha
     if (new_memory(ctx, &e->dw_bw_m, dw_md, e->engine, true) ||
         new_memory(ctx, &e->dw_user_m, &e->w_user_md, e->engine, false) ||
         (s->has_bias && new_memory(ctx, &e->db_m, &e->b_md, e->engine, true)) ||
-        new_reorder(ctx, e->engine, dw_md, &e->w_user_md, true, &e->dw_to_user))
+        sn_dnnl_reorder_create(ctx, e->engine, dw_md, &e->w_user_md, true, &e->dw_to_user))
         return SN_ERR_BACKEND;
     e->bw_ready = true;
     return SN_OK;
@@ -415,18 +379,13 @@ int sn_dnnl_conv_backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const flo
         sn_dnnl_team_leave(saved);
         if (rc) return SN_ERR_BACKEND;
     }
-    if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->dy_m, dy) || set_handle(ctx, e->dw_user_m, dw))
+    if (sn_dnnl_set_handle(ctx, e->x_m, x) || sn_dnnl_set_handle(ctx, e->dy_m, dy) ||
+        sn_dnnl_set_handle(ctx, e->dw_user_m, dw))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_DIFF_DST, e->dy_m},
                                {DNNL_ARG_DIFF_WEIGHTS, e->dw_bw_m}, {DNNL_ARG_DIFF_BIAS, e->db_m}};
     if (sn_dnnl_exec(ctx, e->bw, e->team_bw, s->has_bias ? 4 : 3, args, "running a convolution backward-weights") ||
         run_reorder(ctx, e->dw_to_user, e->team_bw, e->dw_bw_m, e->dw_user_m))
         return SN_ERR_BACKEND;
-    if (db) {
-        void *p = NULL;
-        if (sn_dnnl_check(ctx, dnnl_memory_get_data_handle(e->db_m, &p), "reading the bias gradient"))
-            return SN_ERR_BACKEND;
-        add_into(db, p, s->co);
-    }
-    return SN_OK;
+    return db ? sn_dnnl_add_from(ctx, e->db_m, db, s->co) : SN_OK;
 }

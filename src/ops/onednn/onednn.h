@@ -81,6 +81,25 @@ int sn_dnnl_team_size(int64_t work);
 int sn_dnnl_team_enter(int team);
 void sn_dnnl_team_leave(int saved);
 
+/* The end of every cache lookup that had to build its entry: returns the
+ * entry, now in the context's cache, or NULL after destroying it when its
+ * creation failed (rc != 0) or the cache is out of memory (`what` names it
+ * in that message). */
+void *sn_dnnl_cache_keep(sn_ctx *ctx, const void *key, size_t key_len, void *entry, void (*destroy)(void *),
+                         int rc, const char *what);
+
+/* Reorder src_md -> dst_md; with `sum` the destination is accumulated into
+ * (a sum post-op), which is how weight gradients reach our HWIO buffers. */
+int sn_dnnl_reorder_create(sn_ctx *ctx, dnnl_engine_t eng, const dnnl_memory_desc_t *src_md,
+                           const dnnl_memory_desc_t *dst_md, bool sum, dnnl_primitive_t *out);
+
+/* Points a memory object (created with DNNL_MEMORY_NONE) at our buffer. */
+int sn_dnnl_set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p);
+
+/* dst[0..n) += the first n floats of an owned memory object (a bias
+ * gradient oneDNN computed). */
+int sn_dnnl_add_from(sn_ctx *ctx, dnnl_memory_t m, float *dst, int64_t n);
+
 /* Runs a primitive with (arg, memory) pairs on the context's stream with a
  * team of `team` threads (the one it was created with) and waits for it. */
 int sn_dnnl_exec(sn_ctx *ctx, dnnl_primitive_t prim, int team, int n_args, const dnnl_exec_arg_t *args,

@@ -132,22 +132,7 @@ static pool_entry *get_entry(sn_ctx *ctx, const sn_pool_shape *s, bool training)
     int saved = sn_dnnl_team_enter(e->team);
     int rc = sn_dnnl_check(ctx, st, "describing pooling tensors") || create_forward(ctx, e, s, key.training);
     sn_dnnl_team_leave(saved);
-    if (rc) {
-        destroy_entry(e);
-        return NULL;
-    }
-    if (sn_cache_put(ctx, &key, sizeof key, e, destroy_entry)) {
-        destroy_entry(e);
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a pooling primitive");
-        return NULL;
-    }
-    return e;
-}
-
-static int set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
-{
-    /* oneDNN takes a non-const handle; inputs are only read. */
-    return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a pooling buffer");
+    return sn_dnnl_cache_keep(ctx, &key, sizeof key, e, destroy_entry, rc, "a pooling primitive");
 }
 
 int sn_dnnl_pool_workspace_bytes(sn_ctx *ctx, const sn_pool_shape *s, size_t *bytes)
@@ -165,7 +150,8 @@ int sn_dnnl_pool_forward(sn_ctx *ctx, const sn_pool_shape *s, bool training, con
     pool_entry *e = get_entry(ctx, s, training);
     if (!e) return ctx_status(ctx);
     bool with_ws = uses_workspace(s, training);
-    if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->y_m, y) || (with_ws && set_handle(ctx, e->ws_m, ws)))
+    if (sn_dnnl_set_handle(ctx, e->x_m, x) || sn_dnnl_set_handle(ctx, e->y_m, y) ||
+        (with_ws && sn_dnnl_set_handle(ctx, e->ws_m, ws)))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_DST, e->y_m}, {DNNL_ARG_WORKSPACE, e->ws_m}};
     return sn_dnnl_exec(ctx, e->fwd, e->team, with_ws ? 3 : 2, args, "running a pooling forward");
@@ -208,7 +194,8 @@ int sn_dnnl_pool_backward(sn_ctx *ctx, const sn_pool_shape *s, const float *dy, 
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
     if (!out) return ctx_status(ctx);
     bool with_ws = s->kind == SN_POOL_MAX;
-    if (set_handle(ctx, e->dy_m, dy) || set_handle(ctx, e->dx_m, out) || (with_ws && set_handle(ctx, e->ws_m, ws)))
+    if (sn_dnnl_set_handle(ctx, e->dy_m, dy) || sn_dnnl_set_handle(ctx, e->dx_m, out) ||
+        (with_ws && sn_dnnl_set_handle(ctx, e->ws_m, ws)))
         return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, e->dy_m}, {DNNL_ARG_DIFF_SRC, e->dx_m},
                                {DNNL_ARG_WORKSPACE, e->ws_m}};

@@ -91,29 +91,14 @@ static resample_entry *get_entry(sn_ctx *ctx, const sn_resample_shape *s)
     int saved = sn_dnnl_team_enter(e->team);
     int rc = sn_dnnl_check(ctx, st, "describing resampling tensors") || create_forward(ctx, e);
     sn_dnnl_team_leave(saved);
-    if (rc) {
-        destroy_entry(e);
-        return NULL;
-    }
-    if (sn_cache_put(ctx, &key, sizeof key, e, destroy_entry)) {
-        destroy_entry(e);
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a resampling primitive");
-        return NULL;
-    }
-    return e;
-}
-
-static int set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
-{
-    /* oneDNN takes a non-const handle; inputs are only read. */
-    return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a resampling buffer");
+    return sn_dnnl_cache_keep(ctx, &key, sizeof key, e, destroy_entry, rc, "a resampling primitive");
 }
 
 int sn_dnnl_resample_forward(sn_ctx *ctx, const sn_resample_shape *s, const float *x, float *y)
 {
     resample_entry *e = get_entry(ctx, s);
     if (!e) return ctx_status(ctx);
-    if (set_handle(ctx, e->x_m, x) || set_handle(ctx, e->y_m, y)) return SN_ERR_BACKEND;
+    if (sn_dnnl_set_handle(ctx, e->x_m, x) || sn_dnnl_set_handle(ctx, e->y_m, y)) return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, e->x_m}, {DNNL_ARG_DST, e->y_m}};
     return sn_dnnl_exec(ctx, e->fwd, e->team, 2, args, "running a resampling forward");
 }
@@ -149,7 +134,7 @@ int sn_dnnl_resample_backward(sn_ctx *ctx, const sn_resample_shape *s, const flo
     /* The primitive overwrites: accumulate through a step-arena buffer. */
     float *out = accumulate ? sn_step_alloc(ctx, (size_t)nx * sizeof(float)) : dx;
     if (!out) return ctx_status(ctx);
-    if (set_handle(ctx, e->dy_m, dy) || set_handle(ctx, e->dx_m, out)) return SN_ERR_BACKEND;
+    if (sn_dnnl_set_handle(ctx, e->dy_m, dy) || sn_dnnl_set_handle(ctx, e->dx_m, out)) return SN_ERR_BACKEND;
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_DIFF_DST, e->dy_m}, {DNNL_ARG_DIFF_SRC, e->dx_m}};
     if (sn_dnnl_exec(ctx, e->bwd, e->team, 2, args, "running a resampling backward")) return SN_ERR_BACKEND;
     if (accumulate) {
