@@ -19,7 +19,11 @@
 #
 # Usage: bench/run_heads.sh
 # Environment: BUILD (dir holding bench_heads; default <repo>/build),
-#   THREADS (2), TOL (1e-4), PY (/usr/bin/python3), SEED (1).
+#   THREADS (2), TOL (1e-4), PY (/usr/bin/python3), SEED (2).
+# Seed 1 puts two of ASPP's outputs within 1.2e-6 of its final ReLU's kink
+# since the engine's rounding changed (oneDNN team sizes, 2026-12-07): segnas
+# and float64 land on different sides, and the gradients differ by 5e-2
+# (heads_torch.py names such elements). Seeds 2 and 3 have none.
 # Exit status: 0 every head within TOL; 1 a head missed it or a run failed;
 #   2 missing build or PyTorch, or a construction mismatch.
 set -uo pipefail
@@ -30,7 +34,7 @@ BUILD=${BUILD:-$root/build}
 THREADS=${THREADS:-2}
 TOL=${TOL:-1e-4}
 PY=${PY:-/usr/bin/python3}
-SEED=${SEED:-1}
+SEED=${SEED:-2}
 
 if [[ $# -gt 0 ]]; then
   echo "usage: $0   (env: BUILD THREADS TOL PY SEED)" >&2

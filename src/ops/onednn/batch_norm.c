@@ -173,17 +173,6 @@ static int create_backward(sn_ctx *ctx, bn_entry *e, const sn_bn_shape *s)
     return SN_OK;
 }
 
-/* dst[i] += the owned buffer of memory m. */
-static int add_from(sn_ctx *ctx, dnnl_memory_t m, float *dst, int64_t n)
-{
-    void *p = NULL;
-    if (sn_dnnl_check(ctx, dnnl_memory_get_data_handle(m, &p), "reading a batch-norm parameter gradient"))
-        return SN_ERR_BACKEND;
-    const float *src = p;
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
-    return SN_OK;
-}
-
 int sn_dnnl_bn_backward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const float *dy, const float *gamma,
                         const float *beta, const float *mean, const float *var, float *dx, bool accumulate, float *dgamma,
                         float *dbeta)
@@ -222,7 +211,7 @@ int sn_dnnl_bn_backward(sn_ctx *ctx, const sn_bn_shape *s, const float *x, const
 #pragma omp parallel for simd if (nx > SN_PAR_MIN) schedule(static)
         for (int64_t i = 0; i < nx; i++) dx[i] += out[i];
     }
-    if (dgamma && add_from(ctx, e->m[M_DSCALE], dgamma, s->c)) return SN_ERR_BACKEND;
-    if (dbeta && add_from(ctx, e->m[M_DSHIFT], dbeta, s->c)) return SN_ERR_BACKEND;
+    if (dgamma && sn_dnnl_add_from(ctx, e->m[M_DSCALE], dgamma, s->c)) return SN_ERR_BACKEND;
+    if (dbeta && sn_dnnl_add_from(ctx, e->m[M_DSHIFT], dbeta, s->c)) return SN_ERR_BACKEND;
     return SN_OK;
 }
