@@ -169,7 +169,8 @@ static void test_ref_backward(void)
     free(g[0]), free(g[1]), free(g[2]);
 }
 
-/* Winograd 3x3 convolutions (ops/onednn/conv_wino.c, from 100 MFLOP):
+/* Winograd 3x3 convolutions (ops/onednn/conv_wino.c: from 100 MFLOP and 40
+ * channels, below 64 channels up to 32768 output pixels):
  * forward against the float64 reference, the gradients of x, w and b
  * against ref_conv2d_backward, accumulating and partial gradients. */
 static void check_winograd(sn_ctx *ctx, const conv_case *c, bool x_grad, bool w_grad, bool twice)
@@ -225,6 +226,20 @@ static void test_winograd(sn_ctx *ctx)
     check_winograd(ctx, &odd, true, true, true);
     check_winograd(ctx, &odd, false, true, false);
     check_winograd(ctx, &odd, true, false, false);
+    /* Narrow or narrow-and-large ones stay direct (where Winograd measured slower). */
+    const struct {
+        const char *name;
+        int64_t n, hw, c;
+    } direct[] = {{"16 ch, 151 MFLOP", 2, 64, 16}, {"40 ch, 2x136x136", 2, 136, 40}};
+    for (int i = 0; i < 2; i++) {
+        sn_tensor *x = leaf4(ctx, direct[i].n, direct[i].hw, direct[i].hw, direct[i].c, 1);
+        int64_t ws[4] = {3, 3, direct[i].c, direct[i].c};
+        sn_conv_params p = sn_conv_same(3, 1, 1, 1, direct[i].hw, direct[i].hw);
+        sn_tensor *y = sn_conv2d(ctx, x, leaf(ctx, 4, ws, 2), NULL, &p);
+        const char *impl = sn_impl_name(ctx, "conv_fwd");
+        CHECK(y && strncmp(impl, "jit_wino", 8) != 0, "%s: direct (got '%s')", direct[i].name, impl);
+        sn_step_end(ctx);
+    }
 }
 
 /* Depthwise: oneDNN jit_dw (undilated forward, 3x3 backward) and our own

@@ -282,7 +282,10 @@ bool sn_dnnl_wino_suits(sn_ctx *ctx, const sn_conv_shape *s)
         p->dilation_w != 1 || p->groups != 1 || p->pad_top != 1 || p->pad_bottom != 1 || p->pad_left != 1 ||
         p->pad_right != 1)
         return false;
-    if (2 * s->n * s->oh * s->ow * s->co * 9 * s->ci < SN_WINO_MIN_FLOPS) return false;
+    int64_t channels = s->ci < s->co ? s->ci : s->co, pixels = s->n * s->oh * s->ow;
+    if (2 * pixels * s->co * 9 * s->ci < SN_WINO_MIN_FLOPS || channels < SN_WINO_MIN_CHANNELS ||
+        (channels < 64 && pixels > SN_WINO_MAX_NARROW_PIXELS))
+        return false;
     wino_entry *e = get_entry(ctx, s);
     return e && e->available;
 }

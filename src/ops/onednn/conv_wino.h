@@ -20,9 +20,23 @@
 #ifndef SN_WINO_MIN_FLOPS
 #define SN_WINO_MIN_FLOPS 100000000
 #endif
+/* Channels (the smaller side) from which it pays, and up to how many output
+ * pixels (n * oh * ow) when below 64 channels. Forward + both backwards
+ * through the engine, batch 2, 2 threads, Winograd vs direct (ms): 16 ch
+ * @160x160 4.6 vs 3.0, 24 ch 10.8 vs 7.7, 32 ch 10.3 vs 9.5, 40 ch 21.1
+ * vs 18.7, 48 ch 21.8 vs 21.8; but 40 ch @80x80 4.4 vs 4.8 and @96x96 4.6 vs
+ * 5.8, 48 ch @128x128 9.8 vs 12.2; from 64 channels it wins at every size
+ * (64 ch @160x160 20.7 vs 32.6, @256x256 batch 1 27.6 vs 42.9; 128 ch
+ * @128x128 46 vs 102). */
+#ifndef SN_WINO_MIN_CHANNELS
+#define SN_WINO_MIN_CHANNELS 40
+#endif
+#ifndef SN_WINO_MAX_NARROW_PIXELS
+#define SN_WINO_MAX_NARROW_PIXELS 32768
+#endif
 
 /* The geometry fits (3x3, stride 1, no dilation, ungrouped, 'same'
- * padding, large enough) and oneDNN has the kernels on this CPU (the
+ * padding, large and wide enough) and oneDNN has the kernels on this CPU (the
  * answer is cached per shape). */
 bool sn_dnnl_wino_suits(sn_ctx *ctx, const sn_conv_shape *s);
 
