@@ -189,6 +189,7 @@ static int conv_backward(sn_ctx *ctx, sn_node *node)
     const float *dy = node->out->grad;
     bool need_b = b && b->requires_grad;
     if (sn_dnnl_wino_suits(ctx, s)) return wino_backward(ctx, s, x, w, b, dy);
+    if (sn_ctx_status(ctx)) return sn_ctx_status(ctx);
     int rc = SN_OK;
     if (x->requires_grad) rc = backward_data(ctx, s, x, w, dy);
     if (!rc && w->requires_grad) rc = backward_weights(ctx, s, x, w, need_b ? b : NULL, dy);
@@ -213,7 +214,8 @@ sn_tensor *sn_conv2d(sn_ctx *ctx, sn_tensor *x, sn_tensor *w, sn_tensor *b, cons
         if (sn_conv_gemm_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
     } else if (sn_dnnl_wino_suits(ctx, &s)) {
         if (sn_dnnl_wino_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
-    } else if (sn_dnnl_conv_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) {
+    } else if (sn_ctx_status(ctx) || /* sn_dnnl_wino_suits could not build its entry */
+               sn_dnnl_conv_forward(ctx, &s, x->data, w->data, b ? b->data : NULL, y->data)) {
         return NULL;
     }
     if (!sn_needs_grad(ctx, in, 3)) return y;
