@@ -178,8 +178,8 @@ static const dnnl_memory_desc_t *md_of(const_dnnl_primitive_desc_t pd, dnnl_quer
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
 
-/* The three primitive descriptors; dnnl_unimplemented when this CPU has no
- * Winograd kernel for the shape. */
+/* The three primitive descriptors (dnnl_unimplemented when this CPU has no
+ * Winograd kernel for the shape). */
 static dnnl_status_t create_pds(wino_entry *e, const sn_conv_shape *s, dnnl_engine_t eng,
                                 const dnnl_memory_desc_t *b_md)
 {
@@ -214,9 +214,10 @@ static int create_entry(sn_ctx *ctx, wino_entry *e, const sn_conv_shape *s, dnnl
     dnnl_status_t st = sn_dnnl_conv_weights_md(&w_md, s, false);
     if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_a);
     if (sn_dnnl_check(ctx, st, "describing Winograd convolution tensors")) return SN_ERR_BACKEND;
-    st = create_pds(e, s, eng, &b_md);
-    if (st == dnnl_unimplemented) return SN_OK; /* not available: the direct path runs it */
-    if (st == dnnl_success) st = dnnl_primitive_create(&e->fwd, e->fwd_pd);
+    /* Without all three descriptors (no Winograd kernel on this CPU or for
+     * this shape) the direct path runs it. */
+    if (create_pds(e, s, eng, &b_md) != dnnl_success) return SN_OK;
+    st = dnnl_primitive_create(&e->fwd, e->fwd_pd);
     if (st == dnnl_success) st = dnnl_primitive_create(&e->bd, e->bd_pd);
     if (st == dnnl_success) st = dnnl_primitive_create(&e->bw, e->bw_pd);
     if (st == dnnl_success) st = dnnl_memory_create(&e->w_user_m, &w_md, eng, DNNL_MEMORY_NONE);
