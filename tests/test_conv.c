@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops/blocked_layout.h"
+#include "ops/onednn/conv_wino.h"
 #include "ref/ref.h"
 #include "support/check.h"
 
@@ -240,6 +241,34 @@ static void test_winograd(sn_ctx *ctx)
         CHECK(y && strncmp(impl, "jit_wino", 8) != 0, "%s: direct (got '%s')", direct[i].name, impl);
         sn_step_end(ctx);
     }
+}
+
+/* The Winograd forward in strips of output rows (large inputs: each strip a
+ * convolution of its own, padded only at the image's edges) equals the
+ * reference: strips of 4, 8 and 12 rows over 37 (a partial last strip), odd
+ * width, batch 2, with bias. */
+static void test_winograd_strips(sn_ctx *ctx)
+{
+    const conv_case c = {"wino strips", 2, 37, 29, 48, 64, 3, sn_conv_same(3, 1, 1, 1, 37, 29), true};
+    conv_inputs in = make_inputs(ctx, &c, 800);
+    ref_user u = {ref_shape(&c), true};
+    int64_t ny = c.n * 37 * 29 * c.co;
+    double *xd = to_f64(in.x->data, in.x->numel), *wd = to_f64(in.w->data, in.w->numel);
+    double *bd = to_f64(in.b->data, c.co), *want = malloc((size_t)ny * sizeof *want);
+    ref_conv2d(&u.s, xd, wd, bd, want);
+    sn_conv_shape s = {c.n, c.h, c.w, c.ci, c.co, 37, 29, 3, 3, c.p, true};
+    float *y = malloc((size_t)ny * sizeof *y);
+    const int64_t rows[3] = {4, 8, 12};
+    for (int i = 0; i < 3; i++) {
+        for (int64_t k = 0; k < ny; k++) y[k] = NAN;
+        int rc = sn_dnnl_wino_forward_rows(ctx, &s, in.x->data, in.w->data, in.b->data, y, rows[i]);
+        double e = rc ? 1 : rel_err_f32_f64(y, want, ny, 1e-6);
+        CHECK(rc == SN_OK && e < 1e-4, "strips of %lld rows: %s, rel err %g", (long long)rows[i],
+              sn_ctx_error(ctx), e);
+    }
+    free(xd), free(wd), free(bd), free(want), free(y);
+    sn_ctx_clear_error(ctx);
+    sn_step_end(ctx);
 }
 
 /* Depthwise: oneDNN jit_dw (undilated forward, 3x3 backward) and our own
@@ -478,6 +507,7 @@ int main(void)
     test_ref_backward();
     test_blocked_layout();
     test_winograd(ctx);
+    test_winograd_strips(ctx);
     test_impls(ctx);
     test_accumulation(ctx);
     test_partial_grads(ctx);

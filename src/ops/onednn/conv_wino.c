@@ -144,7 +144,7 @@ static int relayout_out(sn_ctx *ctx, relayout *r, int team, bool accumulate)
 typedef struct wino_key {
     int32_t tag, threads, team;
     int64_t n, h, w, ci, co;
-    int32_t has_bias;
+    int32_t pad_t, pad_b, pad_l, pad_r, has_bias;
 } wino_key;
 
 typedef struct wino_entry {
@@ -260,6 +260,7 @@ static wino_entry *get_entry(sn_ctx *ctx, const sn_conv_shape *s)
     memset(&key, 0, sizeof key); /* no stray padding bytes in the hashed key */
     key.tag = WINO_KEY_TAG, key.threads = sn_get_num_threads(), key.team = team_of(s);
     key.n = s->n, key.h = s->h, key.w = s->w, key.ci = s->ci, key.co = s->co, key.has_bias = s->has_bias;
+    key.pad_t = s->p.pad_top, key.pad_b = s->p.pad_bottom, key.pad_l = s->p.pad_left, key.pad_r = s->p.pad_right;
     wino_entry *e = sn_cache_get(ctx, &key, sizeof key);
     if (e) return e;
     sn_dnnl *d = sn_dnnl_get(ctx);
@@ -292,11 +293,10 @@ bool sn_dnnl_wino_suits(sn_ctx *ctx, const sn_conv_shape *s)
 }
 
 /* ---- forward ------------------------------------------------------------------------- */
-int sn_dnnl_wino_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w, const float *b,
-                         float *y)
+/* The whole geometry in one call. */
+static int forward_whole(sn_ctx *ctx, wino_entry *e, const sn_conv_shape *s, const float *x, const float *w,
+                         const float *b, float *y)
 {
-    wino_entry *e = get_entry(ctx, s);
-    if (!e) return sn_ctx_status(ctx);
     if (relayout_bind(ctx, &e->x, x, 0) || relayout_bind(ctx, &e->y, y, 1) ||
         sn_dnnl_set_handle(ctx, e->w_user_m, w) || (s->has_bias && sn_dnnl_set_handle(ctx, e->b_m, b)))
         return sn_ctx_status(ctx);
@@ -307,6 +307,51 @@ int sn_dnnl_wino_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, co
         relayout_out(ctx, &e->y, e->team, false))
         return sn_ctx_status(ctx);
     return SN_OK;
+}
+
+/* Output rows [r0, r1) of one image as a convolution of their own: the input
+ * rows they read (*first is the first), padded only where the strip meets
+ * the image's edge. */
+static sn_conv_shape strip_shape(const sn_conv_shape *s, int64_t r0, int64_t r1, int64_t *first)
+{
+    int64_t lo = r0 - s->p.pad_top, hi = r1 + 2 - s->p.pad_top; /* input rows [lo, hi) with 3 taps */
+    int64_t a = lo < 0 ? 0 : lo, z = hi > s->h ? s->h : hi;
+    sn_conv_shape t = *s;
+    t.n = 1, t.h = z - a, t.oh = r1 - r0;
+    t.p.pad_top = (int)(a - lo), t.p.pad_bottom = (int)(hi - z);
+    *first = a;
+    return t;
+}
+
+int sn_dnnl_wino_forward_rows(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w,
+                              const float *b, float *y, int64_t rows)
+{
+    for (int64_t i = 0; i < s->n; i++)
+        for (int64_t r0 = 0; r0 < s->oh; r0 += rows) {
+            int64_t r1 = r0 + rows < s->oh ? r0 + rows : s->oh, first;
+            sn_conv_shape t = strip_shape(s, r0, r1, &first);
+            const float *xs = x + ((i * s->h + first) * s->w) * s->ci;
+            float *ys = y + ((i * s->oh + r0) * s->ow) * s->co;
+            wino_entry *e = get_entry(ctx, &t);
+            if (!e) return sn_ctx_status(ctx);
+            int rc = e->available ? forward_whole(ctx, e, &t, xs, w, b, ys)
+                                  : sn_dnnl_conv_forward(ctx, &t, xs, w, b, ys);
+            if (rc) return rc;
+        }
+    return SN_OK;
+}
+
+int sn_dnnl_wino_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w, const float *b,
+                         float *y)
+{
+    int64_t row_bytes = s->w * ((s->ci + SN_BLOCK - 1) / SN_BLOCK * SN_BLOCK) * (int64_t)sizeof(float);
+    if (s->n * s->h * row_bytes > SN_WINO_STRIP_BYTES) {
+        int64_t rows = SN_WINO_STRIP_BYTES / row_bytes / 4 * 4; /* whole 4x4 output tiles */
+        return sn_dnnl_wino_forward_rows(ctx, s, x, w, b, y, rows < 4 ? 4 : rows);
+    }
+    wino_entry *e = get_entry(ctx, s);
+    if (!e) return sn_ctx_status(ctx);
+    return forward_whole(ctx, e, s, x, w, b, y);
 }
 
 /* ---- backward ---------------------------------------------------------------------------- */

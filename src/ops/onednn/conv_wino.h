@@ -40,9 +40,23 @@
  * answer is cached per shape). */
 bool sn_dnnl_wino_suits(sn_ctx *ctx, const sn_conv_shape *s);
 
+/* Inputs whose blocked copy would exceed this many bytes go forward in
+ * strips of output rows, each a convolution of its own with the image's
+ * padding only at its edges: oneDNN's Winograd scratchpad holds 2.25x the
+ * transformed input and output, which at 1024x2048 (the decoder's 304
+ * channels at 257x513) took 0.9 GiB for the whole map. */
+#ifndef SN_WINO_STRIP_BYTES
+#define SN_WINO_STRIP_BYTES (16 << 20)
+#endif
+
 /* y = conv(x, w) (+ b); overwrites y. */
 int sn_dnnl_wino_forward(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w, const float *b,
                          float *y);
+
+/* The same in strips of `rows` output rows (a multiple of 4 keeps the 4x4
+ * tiles whole); a strip oneDNN has no Winograd kernel for runs direct. */
+int sn_dnnl_wino_forward_rows(sn_ctx *ctx, const sn_conv_shape *s, const float *x, const float *w,
+                              const float *b, float *y, int64_t rows);
 
 /* Both backwards of one node, sharing the blocked copy of dy: dx = (or +=
  * when accumulate) the gradient wrt x when dx is not NULL; dw += the
