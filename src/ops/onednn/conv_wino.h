@@ -8,8 +8,10 @@
  * against 0.73 / 0.74 / 0.76 ms. The kernels want channel-blocked
  * activations (nChw16c), so each call copies x, y, dy and dx between our NHWC
  * and that layout (ops/onednn/conv_wino.c); the blocked copies live in one
- * scratch buffer per context, grown to the largest convolution seen.
- * Errors stay far below the float32 tests' 1e-3 (tests/test_conv.c). */
+ * scratch buffer per context, grown to the largest convolution seen (the
+ * forward goes in strips above SN_WINO_STRIP_BYTES; the backwards take the
+ * whole map, where training already holds every activation). Errors
+ * (~1e-6) stay far below the float32 tests' 1e-3 (tests/test_conv.c). */
 #ifndef SEGNAS_OPS_ONEDNN_CONV_WINO_H
 #define SEGNAS_OPS_ONEDNN_CONV_WINO_H
 
