@@ -152,7 +152,9 @@ typedef struct wino_entry {
     int team;
     dnnl_primitive_desc_t fwd_pd, bd_pd, bw_pd;
     dnnl_primitive_t fwd, bd, bw, w_to_fwd, w_to_bd, dw_to_user;
-    dnnl_memory_t w_user_m, w_fwd_m, w_bd_m, b_m, dw_blk_m, db_m;
+    dnnl_memory_t w_user_m;                 /* our HWIO buffer: w, or dw for backward weights */
+    dnnl_memory_t w_fwd_m, w_bd_m, dw_blk_m; /* the primitives' weight layouts (owned) */
+    dnnl_memory_t b_m, db_m;
     relayout x, y, dy, dx, x_bw, dy_bw;
 } wino_entry;
 
