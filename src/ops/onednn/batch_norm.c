@@ -109,14 +109,10 @@ static bn_entry *get_entry(sn_ctx *ctx, const sn_bn_shape *s)
     bn_key key = make_key(s);
     bn_entry *e = sn_cache_get(ctx, &key, sizeof key);
     if (e) return e;
-    sn_dnnl *d = sn_dnnl_get(ctx);
-    if (!d) return NULL;
-    e = calloc(1, sizeof *e);
-    if (!e) {
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a batch-norm primitive");
-        return NULL;
-    }
-    e->engine = d->engine;
+    dnnl_engine_t engine;
+    e = sn_dnnl_entry_new(ctx, sizeof *e, &engine, "a batch-norm primitive");
+    if (!e) return NULL;
+    e->engine = engine;
     e->flags = key.flags;
     e->team_fwd = key.team_fwd, e->team_bwd = key.team_bwd;
     dnnl_dims_t vec_dims = {s->c};

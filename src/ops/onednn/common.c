@@ -147,6 +147,19 @@ int sn_dnnl_set_handle(sn_ctx *ctx, dnnl_memory_t m, const void *p)
     return sn_dnnl_check(ctx, dnnl_memory_set_data_handle(m, (void *)p), "setting a buffer of a oneDNN memory");
 }
 
+void *sn_dnnl_entry_new(sn_ctx *ctx, size_t size, dnnl_engine_t *engine, const char *what)
+{
+    sn_dnnl *d = sn_dnnl_get(ctx);
+    if (!d) return NULL;
+    void *e = calloc(1, size);
+    if (!e) {
+        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching %s", what);
+        return NULL;
+    }
+    *engine = d->engine;
+    return e;
+}
+
 void *sn_dnnl_cache_keep(sn_ctx *ctx, const void *key, size_t key_len, void *entry, void (*destroy)(void *),
                          int rc, const char *what)
 {

@@ -216,14 +216,10 @@ static conv_entry *get_entry(sn_ctx *ctx, const sn_conv_shape *s)
     conv_key key = make_key(s);
     conv_entry *e = sn_cache_get(ctx, &key, sizeof key);
     if (e) return e;
-    sn_dnnl *d = sn_dnnl_get(ctx);
-    if (!d) return NULL;
-    e = calloc(1, sizeof *e);
-    if (!e) {
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a convolution");
-        return NULL;
-    }
-    e->engine = d->engine;
+    dnnl_engine_t engine;
+    e = sn_dnnl_entry_new(ctx, sizeof *e, &engine, "a convolution");
+    if (!e) return NULL;
+    e->engine = engine;
     e->prefix = is_depthwise(s) ? "dwconv" : "conv";
     dnnl_dims_t b_dims = {s->co};
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->x_md, s->n, s->h, s->w, s->ci);

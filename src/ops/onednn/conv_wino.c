@@ -265,16 +265,12 @@ static wino_entry *get_entry(sn_ctx *ctx, const sn_conv_shape *s)
     key.pad_t = s->p.pad_top, key.pad_b = s->p.pad_bottom, key.pad_l = s->p.pad_left, key.pad_r = s->p.pad_right;
     wino_entry *e = sn_cache_get(ctx, &key, sizeof key);
     if (e) return e;
-    sn_dnnl *d = sn_dnnl_get(ctx);
-    if (!d) return NULL;
-    e = calloc(1, sizeof *e);
-    if (!e) {
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a Winograd convolution");
-        return NULL;
-    }
+    dnnl_engine_t engine;
+    e = sn_dnnl_entry_new(ctx, sizeof *e, &engine, "a Winograd convolution");
+    if (!e) return NULL;
     e->team = key.team;
     int saved = sn_dnnl_team_enter(e->team);
-    int rc = create_entry(ctx, e, s, d->engine);
+    int rc = create_entry(ctx, e, s, engine);
     sn_dnnl_team_leave(saved);
     return sn_dnnl_cache_keep(ctx, &key, sizeof key, e, destroy_entry, rc, "a Winograd convolution");
 }

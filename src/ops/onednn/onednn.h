@@ -81,6 +81,11 @@ int sn_dnnl_team_size(int64_t work);
 int sn_dnnl_team_enter(int team);
 void sn_dnnl_team_leave(int saved);
 
+/* The start of every cache lookup that misses: a zeroed entry of `size`
+ * bytes and the context's engine, or NULL with ctx failed (oneDNN cannot
+ * start, or out of memory: `what` names the entry). */
+void *sn_dnnl_entry_new(sn_ctx *ctx, size_t size, dnnl_engine_t *engine, const char *what);
+
 /* The end of every cache lookup that had to build its entry: returns the
  * entry, now in the context's cache, or NULL after destroying it when its
  * creation failed (rc != 0) or the cache is out of memory (`what` names it

@@ -118,14 +118,10 @@ static pool_entry *get_entry(sn_ctx *ctx, const sn_pool_shape *s, bool training)
     pool_key key = make_key(s, training);
     pool_entry *e = sn_cache_get(ctx, &key, sizeof key);
     if (e) return e;
-    sn_dnnl *d = sn_dnnl_get(ctx);
-    if (!d) return NULL;
-    e = calloc(1, sizeof *e);
-    if (!e) {
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a pooling primitive");
-        return NULL;
-    }
-    e->engine = d->engine;
+    dnnl_engine_t engine;
+    e = sn_dnnl_entry_new(ctx, sizeof *e, &engine, "a pooling primitive");
+    if (!e) return NULL;
+    e->engine = engine;
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->x_md, s->n, s->h, s->w, s->c);
     if (st == dnnl_success) st = sn_dnnl_md_nhwc(&e->y_md, s->n, s->oh, s->ow, s->c);
     e->team = key.team;

@@ -77,14 +77,10 @@ static resample_entry *get_entry(sn_ctx *ctx, const sn_resample_shape *s)
     resample_key key = make_key(s);
     resample_entry *e = sn_cache_get(ctx, &key, sizeof key);
     if (e) return e;
-    sn_dnnl *d = sn_dnnl_get(ctx);
-    if (!d) return NULL;
-    e = calloc(1, sizeof *e);
-    if (!e) {
-        sn_ctx_fail(ctx, SN_ERR_NOMEM, "out of memory caching a resampling primitive");
-        return NULL;
-    }
-    e->engine = d->engine;
+    dnnl_engine_t engine;
+    e = sn_dnnl_entry_new(ctx, sizeof *e, &engine, "a resampling primitive");
+    if (!e) return NULL;
+    e->engine = engine;
     e->team = key.team;
     dnnl_status_t st = sn_dnnl_md_nhwc(&e->x_md, s->n, s->h, s->w, s->c);
     if (st == dnnl_success) st = sn_dnnl_md_nhwc(&e->y_md, s->n, s->oh, s->ow, s->c);
