@@ -170,11 +170,15 @@ static void test_ref_backward(void)
     free(g[0]), free(g[1]), free(g[2]);
 }
 
-/* Winograd 3x3 convolutions (ops/onednn/conv_wino.c: from 100 MFLOP and 40
- * channels, below 64 channels up to 32768 output pixels):
- * forward against the float64 reference, the gradients of x, w and b
- * against ref_conv2d_backward, accumulating and partial gradients. */
-static void check_winograd(sn_ctx *ctx, const conv_case *c, bool x_grad, bool w_grad, bool twice)
+/* A convolution too large for finite differences, on the path that `op`
+ * names `impl...`: forward against the float64 reference, the gradients of
+ * x, w and b against ref_conv2d_backward; `twice` sums two uses of the same
+ * x and w (accumulating gradients), x_grad / w_grad ask for partial ones. */
+typedef struct path_check {
+    const char *op, *impl; /* sn_impl_name(op) must start with impl (AVX-512 only) */
+} path_check;
+
+static void check_large(sn_ctx *ctx, const conv_case *c, path_check path, bool x_grad, bool w_grad, bool twice)
 {
     conv_inputs in = make_inputs(ctx, c, 700);
     in.x->requires_grad = x_grad, in.w->requires_grad = w_grad;
@@ -186,12 +190,10 @@ static void check_winograd(sn_ctx *ctx, const conv_case *c, bool x_grad, bool w_
         sn_step_end(ctx);
         return;
     }
-    const char *impl = sn_impl_name(ctx, "conv_fwd");
-    if (__builtin_cpu_supports("avx512f"))
-        CHECK(strncmp(impl, "jit_wino", 8) == 0, "%s: runs Winograd (got '%s')", c->name, impl);
-    ref_user u = {ref_shape(c), true};
+    ref_user u = {ref_shape(c), c->bias};
     int64_t ny = y->numel, nx = in.x->numel, nw = in.w->numel;
-    double *xd = to_f64(in.x->data, nx), *wd = to_f64(in.w->data, nw), *bd = to_f64(in.b->data, c->co);
+    double *xd = to_f64(in.x->data, nx), *wd = to_f64(in.w->data, nw);
+    double *bd = c->bias ? to_f64(in.b->data, c->co) : NULL;
     double *want = malloc((size_t)ny * sizeof *want);
     ref_conv2d(&u.s, xd, wd, bd, want);
     double k = twice ? 2 : 1;
@@ -207,12 +209,16 @@ static void check_winograd(sn_ctx *ctx, const conv_case *c, bool x_grad, bool w_
     for (int64_t i = 0; i < nx; i++) dx[i] *= k;
     for (int64_t i = 0; i < nw; i++) dw[i] *= k;
     for (int64_t i = 0; i < c->co; i++) db[i] *= k;
-    CHECK(x_grad == (in.x->grad != NULL) && w_grad == (in.w->grad != NULL) && in.b->grad,
+    CHECK(x_grad == (in.x->grad != NULL) && w_grad == (in.w->grad != NULL) && (!c->bias || in.b->grad),
           "%s: gradients exactly where required", c->name);
     double ex = in.x->grad ? rel_err_f32_f64(in.x->grad, dx, nx, 1e-6) : 0;
     double ew = in.w->grad ? rel_err_f32_f64(in.w->grad, dw, nw, 1e-6) : 0;
-    double eb = in.b->grad ? rel_err_f32_f64(in.b->grad, db, c->co, 1e-6) : 1;
+    double eb = c->bias ? rel_err_f32_f64(in.b->grad, db, c->co, 1e-6) : 0;
     CHECK(ex < 1e-3 && ew < 1e-3 && eb < 1e-4, "%s gradient rel err x %g w %g b %g", c->name, ex, ew, eb);
+    const char *impl = sn_impl_name(ctx, path.op);
+    if (__builtin_cpu_supports("avx512f"))
+        CHECK(strncmp(impl, path.impl, strlen(path.impl)) == 0, "%s: %s runs %s (got '%s')", c->name, path.op,
+              path.impl, impl);
     printf("  %-34s %s: forward %.2e  dx %.2e  dw %.2e  db %.2e\n", c->name, impl, fe, ex, ew, eb);
     free(xd), free(wd), free(bd), free(want), free(r), free(rd), free(dx), free(dw), free(db);
     sn_step_end(ctx);
@@ -222,11 +228,12 @@ static void test_winograd(sn_ctx *ctx)
 {
     const conv_case even = {"wino 2x32x32 48->64", 2, 32, 32, 48, 64, 3, sn_conv_same(3, 1, 1, 1, 32, 32), true};
     const conv_case odd = {"wino 2x39x31 44->56", 2, 39, 31, 44, 56, 3, sn_conv_same(3, 1, 1, 1, 39, 31), true};
-    check_winograd(ctx, &even, true, true, false);
-    check_winograd(ctx, &odd, true, true, false);
-    check_winograd(ctx, &odd, true, true, true);
-    check_winograd(ctx, &odd, false, true, false);
-    check_winograd(ctx, &odd, true, false, false);
+    const path_check wino = {"conv_fwd", "jit_wino"};
+    check_large(ctx, &even, wino, true, true, false);
+    check_large(ctx, &odd, wino, true, true, false);
+    check_large(ctx, &odd, wino, true, true, true);
+    check_large(ctx, &odd, wino, false, true, false);
+    check_large(ctx, &odd, wino, true, false, false);
     /* Narrow or narrow-and-large ones stay direct (where Winograd measured slower). */
     const struct {
         const char *name;
@@ -241,6 +248,44 @@ static void test_winograd(sn_ctx *ctx)
         CHECK(y && strncmp(impl, "jit_wino", 8) != 0, "%s: direct (got '%s')", direct[i].name, impl);
         sn_step_end(ctx);
     }
+}
+
+/* 3x3 stride-2 backward passes (ops/conv_stride2.c): column pairs for dx,
+ * register tiles for dw. Even and odd sizes (an odd last column runs alone),
+ * both top/left paddings (TF 'SAME' on even input pads 0 before, on odd
+ * input 1; PyTorch's padding=1 pads 1), channel counts that split the
+ * vectors unevenly (Cin 24 and 40: the near part ends inside a vector;
+ * Cin 64 and Cout 96: chunks of 4 + 4 and 3 + 3 vectors), input rows and
+ * columns that no output reads, accumulation and partial gradients; outside
+ * the measured channel range oneDNN keeps the backward. */
+static void test_stride2(sn_ctx *ctx)
+{
+    const path_check bd = {"conv_bwd_data", "segnas:s2_pairs"}, bw = {"conv_bwd_weights", "segnas:s2_tiles"};
+    const conv_case cases[] = {
+        {"s2 SAME even 2x20x18 40->80", 2, 20, 18, 40, 80, 3, sn_conv_same(3, 2, 1, 1, 20, 18), true},
+        {"s2 SAME odd 2x21x19 24->32", 2, 21, 19, 24, 32, 3, sn_conv_same(3, 2, 1, 1, 21, 19), true},
+        {"s2 pad 1 even 2x22x16 24->16", 2, 22, 16, 24, 16, 3, explicit_pad(2, 1, 1, 1), false},
+        {"s2 pad 1/0 odd 2x17x23 64->96", 2, 17, 23, 64, 96, 3, {2, 2, 1, 0, 1, 1, 1, 1, 1}, true},
+        {"s2 pad 0/1 3x18x15 32->128", 3, 18, 15, 32, 128, 3, {2, 2, 0, 1, 1, 0, 1, 1, 1}, true},
+        {"s2 SAME 2x18x18 128->192", 2, 18, 18, 128, 192, 3, sn_conv_same(3, 2, 1, 1, 18, 18), true},
+        /* unpadded: the last input row and column reach no output */
+        {"s2 VALID 2x20x20 40->48", 2, 20, 20, 40, 48, 3, explicit_pad(2, 0, 1, 1), true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_large(ctx, &cases[i], bd, true, true, false);
+        check_large(ctx, &cases[i], bw, true, true, false);
+    }
+    check_large(ctx, &cases[1], bd, true, true, true);
+    check_large(ctx, &cases[3], bw, true, true, true);
+    check_large(ctx, &cases[0], bw, false, true, false);
+    check_large(ctx, &cases[3], bd, true, false, false);
+    /* Outside the measured channel range oneDNN keeps the backward. */
+    const conv_case onednn[] = {
+        {"s2 16->32 stays oneDNN", 2, 24, 24, 16, 32, 3, sn_conv_same(3, 2, 1, 1, 24, 24), false},
+        {"s2 128->256 stays oneDNN", 2, 18, 18, 128, 256, 3, sn_conv_same(3, 2, 1, 1, 18, 18), false},
+    };
+    for (size_t i = 0; i < sizeof onednn / sizeof onednn[0]; i++)
+        check_large(ctx, &onednn[i], (path_check){"conv_bwd_data", "jit"}, true, true, false);
 }
 
 /* The Winograd forward in strips of output rows (large inputs: each strip a
@@ -508,6 +553,7 @@ int main(void)
     test_blocked_layout();
     test_winograd(ctx);
     test_winograd_strips(ctx);
+    test_stride2(ctx);
     test_impls(ctx);
     test_accumulation(ctx);
     test_partial_grads(ctx);

@@ -4,7 +4,10 @@
  * Dispatch (DESIGN.md, measured on layers a-e):
  *  - ungrouped convolutions with a tiny output (the supernet's deep levels):
  *    matrix products over the live taps (ops/conv_gemm.h);
- *  - dense, 1x1, strided, dilated dense and grouped convolutions: oneDNN;
+ *  - dense, 1x1, strided, dilated dense and grouped convolutions: oneDNN,
+ *    Winograd for large 3x3 stride-1 ones (ops/onednn/conv_wino.h), our own
+ *    backward passes for 3x3 stride-2 ones of 24-128 input channels
+ *    (ops/conv_stride2.h);
  *  - depthwise (groups == Cin == Cout), undilated: oneDNN's jit_dw for the
  *    forward and for the backward of kernels up to 3x3; our own NHWC kernels
  *    for the backward of larger kernels (oneDNN takes a gemm path there,
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "ops/conv_gemm.h"
+#include "ops/conv_stride2.h"
 #include "ops/depthwise.h"
 #include "ops/onednn/conv_wino.h"
 #include "ops/ops_common.h"
@@ -129,6 +133,7 @@ static int backward_data(sn_ctx *ctx, const sn_conv_shape *s, sn_tensor *x, cons
         return SN_OK;
     }
     if (sn_conv_gemm_suits(s)) return sn_conv_gemm_backward_data(ctx, s, dy, w->data, dx, !fresh);
+    if (sn_conv_s2_suits(s)) return sn_conv_s2_backward_data(ctx, s, dy, w->data, dx, !fresh);
     return sn_dnnl_conv_backward_data(ctx, s, dy, w->data, dx, !fresh);
 }
 
@@ -159,8 +164,11 @@ static int backward_weights(sn_ctx *ctx, const sn_conv_shape *s, const sn_tensor
         sn_dw_backward_weights(&d, x->data, dy, dw, db);
         return SN_OK;
     }
-    if (sn_conv_gemm_suits(s)) {
-        if (sn_conv_gemm_backward_weights(ctx, s, x->data, dy, dw)) return ctx_status(ctx);
+    bool gemm = sn_conv_gemm_suits(s);
+    if (gemm || sn_conv_s2_suits(s)) { /* these leave the bias to us */
+        int rc = gemm ? sn_conv_gemm_backward_weights(ctx, s, x->data, dy, dw)
+                      : sn_conv_s2_backward_weights(ctx, s, x->data, dy, dw);
+        if (rc) return ctx_status(ctx);
         if (db) add_bias_grad(s, dy, db);
         return SN_OK;
     }

@@ -45,10 +45,15 @@ int sn_dnnl_check(sn_ctx *ctx, dnnl_status_t st, const char *what)
 
 void sn_dnnl_note_impl(sn_ctx *ctx, const char *op, const_dnnl_primitive_desc_t pd)
 {
-    sn_dnnl *d = sn_dnnl_get(ctx);
     const char *impl = NULL;
-    if (!d || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
-        return;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+        sn_note_impl(ctx, op, impl);
+}
+
+void sn_note_impl(sn_ctx *ctx, const char *op, const char *impl)
+{
+    sn_dnnl *d = sn_dnnl_get(ctx);
+    if (!d) return;
     int i = 0;
     while (i < d->n_impls && strcmp(d->impls[i].op, op) != 0) i++;
     if (i == d->n_impls) {
@@ -56,7 +61,7 @@ void sn_dnnl_note_impl(sn_ctx *ctx, const char *op, const_dnnl_primitive_desc_t 
         d->n_impls++;
     }
     snprintf(d->impls[i].op, sizeof d->impls[i].op, "%s", op);
-    /* Copy: the string is owned by the primitive descriptor. */
+    /* Copy: oneDNN's string is owned by the primitive descriptor. */
     snprintf(d->impls[i].impl, sizeof d->impls[i].impl, "%s", impl);
 }
 

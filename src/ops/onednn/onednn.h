@@ -39,6 +39,9 @@ int sn_dnnl_check(sn_ctx *ctx, dnnl_status_t st, const char *what);
 /* Records the implementation name oneDNN chose for `pd` under `op`
  * (e.g. "conv_bwd_weights"), for sn_impl_name(). */
 void sn_dnnl_note_impl(sn_ctx *ctx, const char *op, const_dnnl_primitive_desc_t pd);
+/* The same for one of our own kernels, named "segnas:..." (kept beside
+ * oneDNN's names, so a benchmark sees which ran). */
+void sn_note_impl(sn_ctx *ctx, const char *op, const char *impl);
 
 /* Memory descriptor of a 4-D NHWC tensor (oneDNN's logical dims are NCHW,
  * the physical layout is tag acdb = nhwc). */
