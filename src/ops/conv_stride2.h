@@ -5,7 +5,9 @@
  * kernels for it run well below its forward: on bench_ops layer e (40->80
  * from 80x80, batch 2, 2 threads) brgconv's forward takes 0.44 ms while
  * jit's backward data and backward weights take 0.58 and 0.53 ms for the
- * same multiply-adds. The forward stays oneDNN's.
+ * same multiply-adds. Ours take 0.53 and 0.46 ms there (alone, 2 threads:
+ * 350 and 400 GFLOP/s of the machine's ~430), and a whole training step of
+ * that convolution is 1.14-1.18x faster. The forward stays oneDNN's.
  *
  * Backward data works on PAIRS of adjacent input pixels: with stride 2 the
  * even and the odd column of a pair see different taps, but together their
@@ -25,7 +27,9 @@
 #include "ops/ops_common.h"
 
 /* 3x3, stride 2, undilated, ungrouped, top/left padding 0 or 1, Cin a
- * multiple of 8 and Cout of 16 (whole vectors), AVX-512 build. */
+ * multiple of 8 in 24..128 and Cout a multiple of 16 up to 192 (whole
+ * vectors; the range where they measured faster, conv_stride2.c), AVX-512
+ * build. */
 bool sn_conv_s2_suits(const sn_conv_shape *s);
 /* dx = (or += when accumulate) the gradient wrt x. */
 int sn_conv_s2_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float *dy, const float *w, float *dx,
