@@ -18,7 +18,7 @@
  * column's taps. So the vectors run over 2*Cin lanes (40 channels: 5 full
  * vectors instead of 3 with 8 dead lanes).
  * Backward weights is, per tap, a product x_tap^T dy accumulated in
- * registers (5 input channels x 80 output channels per tile).
+ * registers (4 input channels x 80 output channels per tile).
  *
  * Only with AVX-512 (the vector width the tiles are blocked for); elsewhere
  * oneDNN keeps these. */
