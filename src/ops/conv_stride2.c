@@ -92,30 +92,30 @@ static inline __attribute__((always_inline)) void dx_tile_fixed(const float *con
                                                                 int T, int NV)
 {
     s2_vec acc[DX_PAIRS][TILE_VECS];
-#pragma GCC unroll 5
+SN_UNROLL_TILE
     for (int t = 0; t < T; t++)
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int v = 0; v < NV; v++) {
             if (load) S2_LD(acc[t][v], out + t * L + v * S2_LANES);
             else memset(&acc[t][v], 0, sizeof acc[t][v]);
         }
     for (int64_t c = 0; c < co; c++) {
         s2_vec wv[TILE_VECS];
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int v = 0; v < NV; v++) {
             S2_LD(wv[v], w + c * L + v * S2_LANES);
             S2_IN_REG(wv[v]);
         }
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int t = 0; t < T; t++) {
             float d = col[t][c];
-#pragma GCC unroll 5
+SN_UNROLL_TILE
             for (int v = 0; v < NV; v++) acc[t][v] += d * wv[v];
         }
     }
-#pragma GCC unroll 5
+SN_UNROLL_TILE
     for (int t = 0; t < T; t++)
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int v = 0; v < NV; v++) S2_ST(out + t * L + v * S2_LANES, acc[t][v]);
 }
 
@@ -254,27 +254,27 @@ static inline __attribute__((always_inline)) void dw_tile_fixed(const float *x, 
                                                                 int64_t co, int64_t np, float *dw, int NV)
 {
     s2_vec acc[DW_CIN][TILE_VECS];
-#pragma GCC unroll 5
+SN_UNROLL_TILE
     for (int r = 0; r < DW_CIN; r++)
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int v = 0; v < NV; v++) S2_LD(acc[r][v], dw + r * co + v * S2_LANES);
     for (int64_t p = 0; p < np; p++) {
         s2_vec d[TILE_VECS];
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int v = 0; v < NV; v++) {
             S2_LD(d[v], dy + p * co + v * S2_LANES);
             S2_IN_REG(d[v]);
         }
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int r = 0; r < DW_CIN; r++) {
             float xr = x[p * xs + r];
-#pragma GCC unroll 5
+SN_UNROLL_TILE
             for (int v = 0; v < NV; v++) acc[r][v] += xr * d[v];
         }
     }
-#pragma GCC unroll 5
+SN_UNROLL_TILE
     for (int r = 0; r < DW_CIN; r++)
-#pragma GCC unroll 5
+SN_UNROLL_TILE
         for (int v = 0; v < NV; v++) S2_ST(dw + r * co + v * S2_LANES, acc[r][v]);
 }
 

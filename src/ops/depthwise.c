@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "ops/depthwise.h"
+#include "ops/ops_common.h"
 
 enum {
     DW_TILE_MAX = 8,      /* pixels (forward) or taps (weights) per register tile */

@@ -21,7 +21,7 @@ static inline __attribute__((always_inline)) void DW_FN(tile_fixed)(const dw_til
 {
     DW_V acc[DW_TILE_MAX], zero;
     memset(&zero, 0, sizeof zero);
-#pragma GCC unroll 8
+SN_UNROLL_TILE
     for (int t = 0; t < T; t++) {
         if (a->accumulate) DW_LD(acc[t], a->out + t * a->out_t);
         else if (a->init) DW_LD(acc[t], a->init);
@@ -33,7 +33,7 @@ static inline __attribute__((always_inline)) void DW_FN(tile_fixed)(const dw_til
             DW_V wv;
             DW_LD(wv, w + kx * a->w_kx);
             const float *p = in + kx * a->in_kx;
-#pragma GCC unroll 8
+SN_UNROLL_TILE
             for (int t = 0; t < T; t++) {
                 DW_V xv;
                 DW_LD(xv, p + t * a->in_t);
@@ -41,7 +41,7 @@ static inline __attribute__((always_inline)) void DW_FN(tile_fixed)(const dw_til
             }
         }
     }
-#pragma GCC unroll 8
+SN_UNROLL_TILE
     for (int t = 0; t < T; t++) DW_ST(a->out + t * a->out_t, acc[t]);
 }
 
@@ -71,18 +71,18 @@ static inline __attribute__((always_inline)) void DW_FN(wgrad_fixed)(const dw_wt
     const int P = M <= 4 ? 2 : 1;
     DW_V acc[P_MAX][DW_TILE_MAX], zero;
     memset(&zero, 0, sizeof zero);
-#pragma GCC unroll 8
+SN_UNROLL_TILE
     for (int j = 0; j < M; j++) acc[0][j] = acc[1][j] = zero;
     for (int64_t r = 0; r < a->nrows; r++) {
         const float *xr = a->x + r * a->x_row, *dr = a->dy + r * a->dy_row;
         int64_t p = 0;
         for (; p + P <= a->npix; p += P) {
-#pragma GCC unroll 2
+SN_UNROLL_TILE
             for (int q = 0; q < P; q++) {
                 DW_V d;
                 DW_LD(d, dr + (p + q) * a->dy_t);
                 const float *xp = xr + (p + q) * a->x_t;
-#pragma GCC unroll 8
+SN_UNROLL_TILE
                 for (int j = 0; j < M; j++) {
                     DW_V xv;
                     DW_LD(xv, xp + j * a->x_kx);
@@ -94,7 +94,7 @@ static inline __attribute__((always_inline)) void DW_FN(wgrad_fixed)(const dw_wt
             DW_V d;
             DW_LD(d, dr + p * a->dy_t);
             const float *xp = xr + p * a->x_t;
-#pragma GCC unroll 8
+SN_UNROLL_TILE
             for (int j = 0; j < M; j++) {
                 DW_V xv;
                 DW_LD(xv, xp + j * a->x_kx);
@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) void DW_FN(wgrad_fixed)(const dw_wt
             }
         }
     }
-#pragma GCC unroll 8
+SN_UNROLL_TILE
     for (int j = 0; j < M; j++) {
         DW_V o;
         DW_LD(o, a->out + j * a->out_kx);
@@ -135,7 +135,7 @@ static void DW_FN(bias_sum)(const float *dy, int64_t rows, int64_t npix, ptrdiff
         const float *dr = dy + r * dy_row;
         int64_t p = 0;
         for (; p + 4 <= npix; p += 4)
-#pragma GCC unroll 4
+SN_UNROLL_TILE
             for (int q = 0; q < 4; q++) {
                 DW_V d;
                 DW_LD(d, dr + (p + q) * dy_t);
