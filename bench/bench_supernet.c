@@ -18,7 +18,7 @@
  * Options: --layers L --levels n --blocks B -F F --classes K --stem C
  *   --crop S | --height H --width W, --batch N --seed s --threads T --reps R
  *   --ignore p (fraction of ignored labels, dump), --recompute on|off|auto
- *   (cells recomputed in backward; auto = on over 160 px). */
+ *   (cells recomputed in backward; auto = on over 160 px or with 2+ threads). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ typedef struct options {
     int height, width, batch, threads, reps;
     uint64_t seed;
     double ignore;
-    const char *recompute; /* on, off, auto (on over 160 px, as `segnas bench search-step`) */
+    const char *recompute; /* on, off, auto (sn_supernet_auto_recompute, as `segnas bench search-step`) */
 } options;
 
 static double now(void)
@@ -104,7 +104,7 @@ static int parse(int argc, char **argv, options *o)
         return 2;
     }
     o->cfg.recompute = !strcmp(o->recompute, "on") ||
-                       (strcmp(o->recompute, "off") && (o->height > 160 || o->width > 160));
+                       (strcmp(o->recompute, "off") && sn_supernet_auto_recompute(o->height, o->width, o->threads));
     return 0;
 }
 

@@ -154,6 +154,24 @@ int sn_tape_size(const sn_ctx *ctx);
  * inference memory is one segment's activations. */
 typedef sn_tensor *(*sn_segment_fn)(sn_ctx *ctx, void *user, sn_tensor *const *inputs, int n_inputs);
 sn_tensor *sn_recompute(sn_ctx *ctx, sn_segment_fn fn, void *user, sn_tensor *const *inputs, int n_inputs);
+/* n independent segments: the same as sn_recompute on each in turn (outs[i]
+ * the output of calls[i]), but with two or more threads they run side by
+ * side, each single-threaded in a worker context of its own (one per
+ * thread, kept in ctx). Independent: no segment reads another's output.
+ * They may share inputs and parameter rows taken with sn_param_rows (the
+ * supernet's cells share alpha): those gradients are summed per segment and
+ * added in segment order, so results do not depend on the thread count of
+ * the group. Any other parameter a segment trains must be its own. The
+ * backward of the group runs when the walk reaches its last output. Returns
+ * SN_OK or the first failure (outs then NULL). */
+#define SN_SEGMENT_MAX_INPUTS 4
+typedef struct sn_segment_call {
+    sn_segment_fn fn;
+    void *user;
+    sn_tensor *inputs[SN_SEGMENT_MAX_INPUTS];
+    int n_inputs;
+} sn_segment_call;
+int sn_recompute_all(sn_ctx *ctx, int n, const sn_segment_call *calls, sn_tensor **outs);
 /* True while a segment runs again for its backward: ops with side effects
  * (batch-norm running statistics) must skip them. */
 bool sn_recomputing(const sn_ctx *ctx);

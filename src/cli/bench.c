@@ -52,7 +52,7 @@ static int search_step(int argc, char **argv)
         {"classes", ARG_INT, &classes, "output classes"},
         {"threads", ARG_INT, &threads, "compute threads"},
         {"reps", ARG_INT, &reps, "timed steps of each kind (after one warm-up)"},
-        {"recompute", ARG_STRING, &recompute, "recompute cells in backward: on, off, auto (on over 160 px)"},
+        {"recompute", ARG_STRING, &recompute, "recompute cells in backward: on, off, auto (on over 160 px or with 2+ threads)"},
     };
     int rc = args_parse("segnas bench search-step [options]", specs, ARG_COUNT(specs), argc, argv, NULL, NULL, 0);
     if (rc) return rc == ARGS_HELP ? 0 : 2;
@@ -65,7 +65,7 @@ static int search_step(int argc, char **argv)
     sn_supernet_config cfg;
     sn_supernet_config_default(&cfg);
     cfg.n_layers = layers, cfg.filter_multiplier = F, cfg.n_blocks = blocks, cfg.n_classes = classes;
-    cfg.recompute = !strcmp(recompute, "on") || (strcmp(recompute, "off") && crop > 160);
+    cfg.recompute = !strcmp(recompute, "on") || (strcmp(recompute, "off") && sn_supernet_auto_recompute(crop, crop, threads));
     sn_search_options opt;
     sn_search_options_default(&opt);
     opt.steps_per_epoch = 1000;

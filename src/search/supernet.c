@@ -251,20 +251,6 @@ static sn_tensor *cell_segment(sn_ctx *ctx, void *user, sn_tensor *const *in, in
     return search_cell_forward(ctx, c->net, c->cell, in[0], in[1], c->training);
 }
 
-/* With cfg.recompute, a cell keeps only its output until the backward pass
- * runs it again: the supernet's memory becomes that of its cell outputs
- * plus one cell (the 321x321 search fits in memory this way). */
-static sn_tensor *cell_forward(sn_ctx *ctx, const sn_supernet *net, const sn_search_cell *cell, sn_tensor *prev_prev,
-                               sn_tensor *prev, bool training)
-{
-    if (!net->cfg.recompute) return search_cell_forward(ctx, net, cell, prev_prev, prev, training);
-    cell_call *call = sn_step_alloc(ctx, sizeof *call);
-    if (!call) return NULL;
-    *call = (cell_call){net, cell, training};
-    sn_tensor *in[2] = {prev_prev, prev};
-    return sn_recompute(ctx, cell_segment, call, in, 2);
-}
-
 static sn_tensor *transition_forward(sn_ctx *ctx, const sn_trellis_node *node, int d, sn_tensor *src,
                                      const int64_t size[2], bool training)
 {
@@ -298,24 +284,54 @@ static sn_tensor *prev_prev_input(const sn_supernet *net, int layer, int level, 
     return pp->h[level <= top ? level : top];
 }
 
-static sn_tensor *node_forward(sn_ctx *ctx, const sn_supernet *net, int layer, int level, const layer_state *prev,
-                               sn_tensor *prev_prev, sn_tensor *stem_out, const int64_t size[2], bool training)
+/* One layer: the transition into every cell of every node, then the cells,
+ * then each node's mix of its cells by the incoming beta. With
+ * cfg.recompute a cell keeps only its output until the backward pass runs
+ * it again (the supernet's memory becomes that of its cell outputs plus one
+ * cell per thread: the 321x321 search fits in memory this way), and the
+ * cells of a layer, which do not feed each other, run side by side, one per
+ * thread (sn_recompute_all). */
+static int layer_forward(sn_ctx *ctx, const sn_supernet *net, int layer, layer_state *cur, const layer_state *prev,
+                         const layer_state *pp, sn_tensor *stem_mid, sn_tensor *stem_out,
+                         const int64_t sizes[][2], bool training)
 {
-    const sn_trellis_node *node = node_at(net, layer, level);
-    sn_tensor *outs[3], *coef[3];
-    int index[3], n = 0;
-    for (int d = 0; d < 3; d++) {
-        if (!node->has_in[d]) continue;
-        int src = level - d + 1;
-        sn_tensor *h_prev = layer == 0 ? stem_out : prev->h[src];
-        sn_tensor *p = transition_forward(ctx, node, d, h_prev, size, training);
-        outs[n] = cell_forward(ctx, net, &node->cell[d], prev_prev, p, training);
-        if (layer == 0) return outs[0]; /* a single input, weight one */
-        coef[n] = prev->probs[src];
-        index[n] = d - prev->d_first[src];
-        n++;
+    enum { MAX_CELLS = SN_MAX_LEVELS * 3 };
+    sn_segment_call calls[MAX_CELLS];
+    sn_tensor *outs[MAX_CELLS];
+    int n = 0, top = top_level(&net->cfg, layer);
+    for (int s = 0; s <= top; s++) {
+        const sn_trellis_node *node = node_at(net, layer, s);
+        sn_tensor *h_pp = prev_prev_input(net, layer, s, stem_mid, stem_out, pp);
+        for (int d = 0; d < 3; d++) {
+            if (!node->has_in[d]) continue;
+            sn_tensor *h_prev = layer == 0 ? stem_out : prev->h[s - d + 1];
+            sn_tensor *p = transition_forward(ctx, node, d, h_prev, sizes[s], training);
+            cell_call *call = sn_step_alloc(ctx, sizeof *call);
+            if (!call) return sn_ctx_status(ctx);
+            *call = (cell_call){net, &node->cell[d], training};
+            calls[n++] = (sn_segment_call){cell_segment, call, {h_pp, p}, 2};
+        }
     }
-    return sn_linear_combination(ctx, n, outs, coef, index);
+    if (net->cfg.recompute) {
+        if (sn_recompute_all(ctx, n, calls, outs)) return sn_ctx_status(ctx);
+    } else {
+        for (int i = 0; i < n; i++) outs[i] = cell_segment(ctx, calls[i].user, calls[i].inputs, 2);
+    }
+    for (int s = 0, i = 0; s <= top; s++) {
+        const sn_trellis_node *node = node_at(net, layer, s);
+        sn_tensor *mix[3], *coef[3];
+        int index[3], m = 0;
+        for (int d = 0; d < 3; d++) {
+            if (!node->has_in[d]) continue;
+            int src = s - d + 1;
+            mix[m] = outs[i++];
+            if (layer > 0) coef[m] = prev->probs[src], index[m] = d - prev->d_first[src];
+            m++;
+        }
+        /* layer 0: a single input, weight one */
+        cur->h[s] = layer == 0 ? mix[0] : sn_linear_combination(ctx, m, mix, coef, index);
+    }
+    return sn_ctx_status(ctx);
 }
 
 static sn_tensor *aspp_forward(sn_ctx *ctx, const sn_aspp_search *a, sn_tensor *x, bool training)
@@ -328,6 +344,11 @@ static sn_tensor *aspp_forward(sn_ctx *ctx, const sn_aspp_search *a, sn_tensor *
         pooled ? sn_resize_bilinear(ctx, pooled, x->shape[1], x->shape[2], false) : NULL,
     };
     return sn_conv_forward(ctx, &a->classifier, sn_concat(ctx, 3, branches));
+}
+
+bool sn_supernet_auto_recompute(int64_t height, int64_t width, int threads)
+{
+    return height > 160 || width > 160 || threads > 1;
 }
 
 sn_tensor *sn_supernet_forward(sn_ctx *ctx, const sn_supernet *net, sn_tensor *images, bool training)
@@ -352,11 +373,9 @@ sn_tensor *sn_supernet_forward(sn_ctx *ctx, const sn_supernet *net, sn_tensor *i
     for (int l = 0; l < cfg->n_layers; l++) {
         layer_state *cur = &states[l % 3], *prev = &states[(l + 2) % 3], *pp = &states[(l + 1) % 3];
         memset(cur, 0, sizeof *cur);
-        for (int s = 0; s <= top_level(cfg, l); s++) {
-            sn_tensor *h_pp = prev_prev_input(net, l, s, stem_mid, stem_out, pp);
-            cur->h[s] = node_forward(ctx, net, l, s, prev, h_pp, stem_out, sizes[s], training);
-            if (l + 1 < cfg->n_layers) cur->probs[s] = source_probs(ctx, net, l, s, &cur->d_first[s]);
-        }
+        if (layer_forward(ctx, net, l, cur, prev, pp, stem_mid, stem_out, sizes, training)) return NULL;
+        for (int s = 0; s <= top_level(cfg, l) && l + 1 < cfg->n_layers; s++)
+            cur->probs[s] = source_probs(ctx, net, l, s, &cur->d_first[s]);
         if (sn_ctx_status(ctx)) return NULL;
     }
     const layer_state *last = &states[(cfg->n_layers - 1) % 3];

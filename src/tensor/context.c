@@ -47,6 +47,8 @@ sn_ctx *sn_ctx_create(const sn_ctx_options *opt)
 void sn_ctx_destroy(sn_ctx *ctx)
 {
     if (!ctx) return;
+    for (int i = 0; i < ctx->n_lanes; i++) sn_ctx_destroy(ctx->lanes[i]);
+    free(ctx->lanes);
     sn_cache_clear(&ctx->cache);
     if (ctx->backend && ctx->backend_destroy) ctx->backend_destroy(ctx->backend);
     sn_arena_destroy(ctx->step);

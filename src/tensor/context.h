@@ -19,6 +19,28 @@ struct sn_ctx {
     sn_cache cache;
     void *backend;
     void (*backend_destroy)(void *backend);
+    /* Concurrent segments (sn_recompute_all, src/tensor/recompute.c): one
+     * worker context per thread, made on first use. */
+    struct sn_ctx **lanes;
+    int n_lanes;
+    /* In a worker: its own step arena (ctx->step points at the scratch arena
+     * while a segment runs) and the gradient sums owed to tensors of the
+     * parent context, applied by the parent in segment order. */
+    sn_arena *keep;
+    struct sn_grad_add *owed;
 };
+
+/* dst[0..n) += src[0..n), owed by a worker to its parent context. */
+typedef struct sn_grad_add {
+    float *dst;
+    const float *src;
+    int64_t n;
+    struct sn_grad_add *next;
+} sn_grad_add;
+
+/* In a worker context (ctx->keep set): a zeroed gradient buffer of n floats
+ * in the worker's own step arena, to be added into dst by the parent after
+ * the group; NULL (ctx failed) when out of memory. */
+float *sn_lane_private_grad(sn_ctx *ctx, float *dst, int64_t n);
 
 #endif

@@ -180,5 +180,9 @@ sn_tensor *sn_param_rows(sn_ctx *ctx, sn_tensor *param, int64_t first, int64_t n
     v->data = param->data + first * row;
     v->grad = param->grad + first * row;
     v->node = NULL;
+    /* Segments running concurrently may take the same rows (the supernet's
+     * cells share alpha): each sums into its own buffer, and the parent adds
+     * them up in segment order, so no two threads write one gradient. */
+    if (ctx->keep && ctx->grad_enabled && !(v->grad = sn_lane_private_grad(ctx, v->grad, v->numel))) return NULL;
     return v;
 }
