@@ -187,15 +187,6 @@ sn_tensor *sn_recompute(sn_ctx *ctx, sn_segment_fn fn, void *user, sn_tensor *co
     return y;
 }
 
-static int threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 static int group_failed(sn_ctx *ctx, int n, sn_tensor **outs)
 {
     for (int i = 0; i < n; i++) outs[i] = NULL;
@@ -206,8 +197,10 @@ int sn_recompute_all(sn_ctx *ctx, int n, const sn_segment_call *calls, sn_tensor
 {
     for (int i = 0; i < n; i++) outs[i] = NULL;
     for (int i = 0; i < n; i++)
-        if (sn_any_null(ctx, calls[i].inputs, calls[i].n_inputs)) return ctx->status ? ctx->status : SN_ERR_ARG;
-    int nt = threads() < n ? threads() : n;
+        if (sn_any_null(ctx, calls[i].inputs, calls[i].n_inputs))
+            return ctx->status ? ctx->status
+                               : sn_ctx_fail(ctx, SN_ERR_ARG, "recompute_all: segment %d of %d has a NULL input", i, n);
+    int nt = sn_get_num_threads() < n ? sn_get_num_threads() : n;
     if (nt < 2 || ctx->in_segment || ctx->keep) { /* one at a time */
         for (int i = 0; i < n; i++)
             if (!(outs[i] = sn_recompute(ctx, calls[i].fn, calls[i].user, calls[i].inputs, calls[i].n_inputs)))
@@ -283,7 +276,7 @@ static int group_backward(sn_ctx *ctx, group *g)
 {
     if (g->done) return SN_OK;
     g->done = true;
-    int n = g->n, nt = threads() < n ? threads() : n;
+    int n = g->n, nt = sn_get_num_threads() < n ? sn_get_num_threads() : n;
     /* Every gradient a lane writes in place exists before the lanes start. */
     bool *shared = sn_step_calloc(ctx, (size_t)n * SN_SEGMENT_MAX_INPUTS * sizeof *shared);
     sn_grad_add **owed = sn_step_calloc(ctx, (size_t)n * sizeof *owed);
