@@ -249,7 +249,11 @@ int sn_conv_s2_backward_data(sn_ctx *ctx, const sn_conv_shape *s, const float *d
 }
 
 /* ---- backward weights ---------------------------------------------------------- */
-/* dw[r*co + 16v] += sum_p x[p*xs + r] * dy[p*co + 16v], r < DW_CIN, v < NV. */
+/* dw[r*co + 16v] += sum_p x[p*xs + r] * dy[p*co + 16v], r < DW_CIN, v < NV.
+ * The same product as dx_tile_fixed, but its rows are neighbours in memory:
+ * broadcasts at fixed offsets from one pointer. Through dx_tile's pointer
+ * per row (which the zero column at an edge needs) it ran 0.58 instead of
+ * 0.49 ms on layer e. */
 static inline __attribute__((always_inline)) void dw_tile_fixed(const float *x, int64_t xs, const float *dy,
                                                                 int64_t co, int64_t np, float *dw, int NV)
 {
