@@ -42,12 +42,9 @@ typedef struct bn_entry {
 static void destroy_entry(void *p)
 {
     bn_entry *e = p;
-    for (int i = 0; i < M_COUNT; i++)
-        if (e->m[i]) dnnl_memory_destroy(e->m[i]);
-    if (e->fwd) dnnl_primitive_destroy(e->fwd);
-    if (e->bwd) dnnl_primitive_destroy(e->bwd);
-    if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
-    if (e->bwd_pd) dnnl_primitive_desc_destroy(e->bwd_pd);
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd};
+    dnnl_primitive_desc_t pds[] = {e->fwd_pd, e->bwd_pd};
+    sn_dnnl_destroy(prims, SN_DNNL_LEN(prims), pds, SN_DNNL_LEN(pds), e->m, M_COUNT);
     free(e);
 }
 

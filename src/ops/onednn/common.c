@@ -50,6 +50,17 @@ void sn_dnnl_note_impl(sn_ctx *ctx, const char *op, const_dnnl_primitive_desc_t 
         sn_note_impl(ctx, op, impl);
 }
 
+void sn_dnnl_destroy(const dnnl_primitive_t *prims, int n_prims, const dnnl_primitive_desc_t *pds, int n_pds,
+                     const dnnl_memory_t *mems, int n_mems)
+{
+    for (int i = 0; i < n_prims; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    for (int i = 0; i < n_pds; i++)
+        if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
+    for (int i = 0; i < n_mems; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+}
+
 void sn_note_impl(sn_ctx *ctx, const char *op, const char *impl)
 {
     sn_dnnl *d = sn_dnnl_get(ctx);

@@ -56,12 +56,7 @@ static void destroy_entry(void *p)
     dnnl_primitive_desc_t pds[] = {e->fwd_pd, e->bd_pd, e->bw_pd};
     dnnl_memory_t mems[] = {e->x_m, e->y_m, e->w_user_m, e->b_m, e->w_fwd_m, e->dy_m,
                             e->dx_m, e->w_bd_m, e->dw_bw_m, e->db_m, e->dw_user_m};
-    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
-        if (prims[i]) dnnl_primitive_destroy(prims[i]);
-    for (size_t i = 0; i < sizeof pds / sizeof pds[0]; i++)
-        if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
-    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    sn_dnnl_destroy(prims, SN_DNNL_LEN(prims), pds, SN_DNNL_LEN(pds), mems, SN_DNNL_LEN(mems));
     free(e);
 }
 

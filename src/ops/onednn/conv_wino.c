@@ -103,10 +103,8 @@ static int relayout_init(sn_ctx *ctx, dnnl_engine_t eng, relayout *r, const int6
 static void relayout_free(relayout *r)
 {
     dnnl_primitive_t prims[] = {r->to_blocked, r->to_user, r->add_to_user};
-    for (int i = 0; i < 3; i++)
-        if (prims[i]) dnnl_primitive_destroy(prims[i]);
-    if (r->user) dnnl_memory_destroy(r->user);
-    if (r->blocked) dnnl_memory_destroy(r->blocked);
+    dnnl_memory_t mems[] = {r->user, r->blocked};
+    sn_dnnl_destroy(prims, SN_DNNL_LEN(prims), NULL, 0, mems, SN_DNNL_LEN(mems));
 }
 
 /* Points the two memory objects at `user` and scratch slot `slot`. */
@@ -164,12 +162,7 @@ static void destroy_entry(void *p)
     dnnl_primitive_t prims[] = {e->fwd, e->bd, e->bw, e->w_to_fwd, e->w_to_bd, e->dw_to_user};
     dnnl_primitive_desc_t pds[] = {e->fwd_pd, e->bd_pd, e->bw_pd};
     dnnl_memory_t mems[] = {e->w_user_m, e->w_fwd_m, e->w_bd_m, e->b_m, e->dw_blk_m, e->db_m};
-    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
-        if (prims[i]) dnnl_primitive_destroy(prims[i]);
-    for (size_t i = 0; i < sizeof pds / sizeof pds[0]; i++)
-        if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
-    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    sn_dnnl_destroy(prims, SN_DNNL_LEN(prims), pds, SN_DNNL_LEN(pds), mems, SN_DNNL_LEN(mems));
     relayout *rs[] = {&e->x, &e->y, &e->dy, &e->dx, &e->x_bw, &e->dy_bw};
     for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) relayout_free(rs[i]);
     free(e);

@@ -39,6 +39,11 @@ int sn_dnnl_check(sn_ctx *ctx, dnnl_status_t st, const char *what);
 /* Records the implementation name oneDNN chose for `pd` under `op`
  * (e.g. "conv_bwd_weights"), for sn_impl_name(). */
 void sn_dnnl_note_impl(sn_ctx *ctx, const char *op, const_dnnl_primitive_desc_t pd);
+/* Destroys the non-NULL objects of the three lists (what a cache entry
+ * holds); SN_DNNL_LEN gives a list's length. */
+#define SN_DNNL_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+void sn_dnnl_destroy(const dnnl_primitive_t *prims, int n_prims, const dnnl_primitive_desc_t *pds, int n_pds,
+                     const dnnl_memory_t *mems, int n_mems);
 /* The same for one of our own kernels, named "segnas:..." (kept beside
  * oneDNN's names, so a benchmark sees which ran). */
 void sn_note_impl(sn_ctx *ctx, const char *op, const char *impl);

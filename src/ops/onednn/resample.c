@@ -32,12 +32,9 @@ static void destroy_entry(void *p)
 {
     resample_entry *e = p;
     dnnl_memory_t mems[] = {e->x_m, e->y_m, e->dy_m, e->dx_m};
-    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-        if (mems[i]) dnnl_memory_destroy(mems[i]);
-    if (e->fwd) dnnl_primitive_destroy(e->fwd);
-    if (e->bwd) dnnl_primitive_destroy(e->bwd);
-    if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
-    if (e->bwd_pd) dnnl_primitive_desc_destroy(e->bwd_pd);
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd};
+    dnnl_primitive_desc_t pds[] = {e->fwd_pd, e->bwd_pd};
+    sn_dnnl_destroy(prims, SN_DNNL_LEN(prims), pds, SN_DNNL_LEN(pds), mems, SN_DNNL_LEN(mems));
     free(e);
 }
 
