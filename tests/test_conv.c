@@ -52,18 +52,24 @@ static conv_inputs make_inputs(sn_ctx *ctx, const conv_case *c, uint64_t seed)
     return in;
 }
 
+/* False (the failure reported, the error cleared, the step ended) when the
+ * convolution under test gave no output. */
+static bool ran(sn_ctx *ctx, const sn_tensor *y, const char *name, const char *what)
+{
+    CHECK(y != NULL, "%s%s: %s", name, what, sn_ctx_error(ctx));
+    if (y) return true;
+    sn_ctx_clear_error(ctx);
+    sn_step_end(ctx);
+    return false;
+}
+
 /* Forward vs reference, then gradients of every input that requires one
  * against finite differences of the reference. */
 static void check_case(sn_ctx *ctx, const conv_case *c)
 {
     conv_inputs in = make_inputs(ctx, c, 100);
     sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
-    CHECK(y != NULL, "%s: %s", c->name, sn_ctx_error(ctx));
-    if (!y) {
-        sn_ctx_clear_error(ctx);
-        sn_step_end(ctx);
-        return;
-    }
+    if (!ran(ctx, y, c->name, "")) return;
     ref_user u = {ref_shape(c), c->bias};
     int64_t oh = ref_conv_out_h(&u.s), ow = ref_conv_out_w(&u.s), ny = c->n * oh * ow * c->co;
     CHECK(y->shape[0] == c->n && y->shape[1] == oh && y->shape[2] == ow && y->shape[3] == c->co,
@@ -184,12 +190,7 @@ static void check_large(sn_ctx *ctx, const conv_case *c, path_check path, bool x
     in.x->requires_grad = x_grad, in.w->requires_grad = w_grad;
     sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
     if (y && twice) y = sn_add(ctx, y, sn_conv2d(ctx, in.x, in.w, in.b, &c->p));
-    CHECK(y != NULL, "%s: %s", c->name, sn_ctx_error(ctx));
-    if (!y) {
-        sn_ctx_clear_error(ctx);
-        sn_step_end(ctx);
-        return;
-    }
+    if (!ran(ctx, y, c->name, "")) return;
     ref_user u = {ref_shape(c), c->bias};
     int64_t ny = y->numel, nx = in.x->numel, nw = in.w->numel;
     double *xd = to_f64(in.x->data, nx), *wd = to_f64(in.w->data, nw);
@@ -339,12 +340,7 @@ static void check_accumulation(sn_ctx *ctx, const conv_case *c)
 {
     conv_inputs in = make_inputs(ctx, c, 300);
     sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
-    if (!y) {
-        CHECK(false, "%s accumulation: %s", c->name, sn_ctx_error(ctx));
-        sn_ctx_clear_error(ctx);
-        sn_step_end(ctx);
-        return;
-    }
+    if (!ran(ctx, y, c->name, " accumulation")) return;
     float *r = random_floats(y->numel, 8);
     sn_backward_from(ctx, y, r);
     float *gx = malloc((size_t)in.x->numel * sizeof *gx), *gw = malloc((size_t)in.w->numel * sizeof *gw);
@@ -386,12 +382,7 @@ static void check_partial_grads(sn_ctx *ctx, const conv_case *c)
         if (mode == 0) in.x->requires_grad = false;
         else in.w->requires_grad = false;
         sn_tensor *y = sn_conv2d(ctx, in.x, in.w, in.b, &c->p);
-        if (!y) {
-            CHECK(false, "%s partial grads: %s", c->name, sn_ctx_error(ctx));
-            sn_ctx_clear_error(ctx);
-            sn_step_end(ctx);
-            continue;
-        }
+        if (!ran(ctx, y, c->name, " partial grads")) continue;
         float *r = random_floats(y->numel, 9);
         CHECK(sn_backward_from(ctx, y, r) == SN_OK, "%s partial backward: %s", c->name, sn_ctx_error(ctx));
         bool ok = mode == 0 ? in.x->grad == NULL && in.w->grad && in.b->grad
